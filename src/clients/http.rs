@@ -1,0 +1,233 @@
+//! The HTTP core shared by the OCM and Dynatrace clients (and the GraphQL client): one
+//! `reqwest` client per process (connection reuse), TLS verification always on with optional
+//! extra CA certificates, timeouts, and bounded retries with exponential backoff and jitter.
+//! Idempotent calls are retried on transport errors and 5xx; every call is retried on 429 and
+//! 503 (the request was not processed), honouring `Retry-After`. Errors name the operation
+//! and carry the server's message, never a credential.
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings every HTTP client of dtp shares.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Extra PEM CA certificates (added to the platform roots).
+    pub ca_bundle: Option<PathBuf>,
+    /// Attempts after the first one.
+    pub max_retries: usize,
+    /// First backoff delay; doubles per attempt, with jitter.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Longest `Retry-After` dtp is willing to wait.
+    pub max_retry_after: Duration,
+    pub user_agent: String,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            ca_bundle: None,
+            max_retries: 3,
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
+            user_agent: format!("dtp/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+impl HttpSettings {
+    /// Builds the shared client. Fails when the CA bundle cannot be read or parsed.
+    pub fn client(&self) -> Result<reqwest::Client, String> {
+        let mut b = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .user_agent(self.user_agent.clone())
+            .pool_idle_timeout(Duration::from_secs(60));
+        if let Some(path) = &self.ca_bundle {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read CA bundle {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("cannot parse CA bundle {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("CA bundle {} holds no certificate", path.display()));
+            }
+            b = b.tls_certs_merge(certs);
+        }
+        b.build().map_err(|e| format!("cannot build HTTP client: {e}"))
+    }
+
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_backoff)
+            .with_max_delay(self.max_backoff)
+            .with_max_times(self.max_retries)
+            .with_jitter()
+    }
+}
+
+/// A failed call to an external system.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The server answered with a non-success status.
+    #[error("{op}: HTTP {status}: {message}")]
+    Status {
+        op: String,
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// No usable answer (connection, timeout, TLS).
+    #[error("{op}: {message}")]
+    Transport {
+        op: String,
+        message: String,
+        /// The request never reached the server (safe to retry whatever the method).
+        not_sent: bool,
+    },
+    /// The answer could not be understood.
+    #[error("{op}: unexpected response: {message}")]
+    Decode { op: String, message: String },
+    /// Credentials could not be obtained or were refused.
+    #[error("{op}: {message}")]
+    Auth { op: String, message: String },
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+    pub fn is_too_many_requests(&self) -> bool {
+        self.status() == Some(429)
+    }
+    pub fn is_unauthorized(&self) -> bool {
+        self.status() == Some(401)
+    }
+
+    /// Whether retrying may help, for a call that is (or is not) idempotent.
+    pub fn is_retryable(&self, idempotent: bool) -> bool {
+        match self {
+            Self::Status { status, .. } => match *status {
+                429 | 503 => true,
+                500 | 502 | 504 => idempotent,
+                _ => false,
+            },
+            Self::Transport { not_sent, .. } => *not_sent || idempotent,
+            Self::Decode { .. } | Self::Auth { .. } => false,
+        }
+    }
+
+    pub fn decode(op: &str, message: impl std::fmt::Display) -> Self {
+        Self::Decode {
+            op: op.to_owned(),
+            message: message.to_string(),
+        }
+    }
+
+    pub fn transport(op: &str, e: &reqwest::Error) -> Self {
+        // reqwest's Display names the URL; dtp never puts credentials in URLs.
+        let mut message = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            src = s.source();
+        }
+        Self::Transport {
+            op: op.to_owned(),
+            message,
+            not_sent: e.is_connect(),
+        }
+    }
+}
+
+/// Turns a response into `Ok(response)` for 2xx, else an [`ApiError::Status`] whose message is
+/// extracted by `message_of` from the error body (OCM `reason`, Dynatrace `error.message`).
+pub async fn check_status(
+    op: &str,
+    resp: Response,
+    message_of: fn(&serde_json::Value) -> Option<String>,
+) -> Result<Response, ApiError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let retry_after = retry_after(&resp);
+    let body = resp.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| message_of(&v))
+        .unwrap_or_else(|| {
+            let text = body.trim();
+            let reason = status.canonical_reason().unwrap_or("");
+            if text.is_empty() || text.starts_with('<') {
+                reason.to_owned()
+            } else {
+                text.chars().take(300).collect()
+            }
+        });
+    Err(ApiError::Status {
+        op: op.to_owned(),
+        status: status.as_u16(),
+        message,
+        retry_after,
+    })
+}
+
+fn retry_after(resp: &Response) -> Option<Duration> {
+    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    if let Ok(secs) = v.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v.trim()).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    delta.to_std().ok().or(Some(Duration::ZERO))
+}
+
+/// Whether a method may be repeated without changing the outcome.
+pub fn is_idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS)
+}
+
+/// Sends a request (rebuilt for every attempt by `build`) with the retry policy, and checks
+/// its status. `on_retry` observes each retry (for logs and metrics).
+pub async fn send(
+    settings: &HttpSettings,
+    op: &str,
+    idempotent: bool,
+    build: impl Fn() -> RequestBuilder,
+    message_of: fn(&serde_json::Value) -> Option<String>,
+) -> Result<Response, ApiError> {
+    let max_wait = settings.max_retry_after;
+    let attempt = || async {
+        let resp = build().send().await.map_err(|e| ApiError::transport(op, &e))?;
+        check_status(op, resp, message_of).await
+    };
+    attempt
+        .retry(settings.backoff())
+        .when(|e: &ApiError| e.is_retryable(idempotent))
+        .adjust(move |e: &ApiError, dur| match e {
+            ApiError::Status { retry_after: Some(ra), .. } => Some((*ra).min(max_wait)),
+            _ => dur,
+        })
+        .notify(|e: &ApiError, dur: Duration| {
+            tracing::warn!(error = %e, retry_in_ms = dur.as_millis() as u64, "retrying");
+        })
+        .await
+}
+
+/// `StatusCode` re-export so client modules need not import reqwest for it.
+pub type Status = StatusCode;
