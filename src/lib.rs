@@ -22,13 +22,17 @@
 pub mod apply;
 pub mod cli;
 pub mod clients;
+pub mod commands;
 pub mod config;
 pub mod desired;
 pub mod model;
 pub mod plan;
 pub mod reconcile;
 pub mod report;
+pub mod settings;
 pub mod telemetry;
 
+#[cfg(feature = "sandbox")]
+pub mod demo;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

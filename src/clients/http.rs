@@ -219,8 +219,10 @@ pub async fn send(
     attempt
         .retry(settings.backoff())
         .when(|e: &ApiError| e.is_retryable(idempotent))
+        // `dur` is `None` once the retries are used up: keep it so, or a server answering
+        // every attempt with `Retry-After` would be retried forever.
         .adjust(move |e: &ApiError, dur| match e {
-            ApiError::Status { retry_after: Some(ra), .. } => Some((*ra).min(max_wait)),
+            ApiError::Status { retry_after: Some(ra), .. } => dur.map(|_| (*ra).min(max_wait)),
             _ => dur,
         })
         .notify(|e: &ApiError, dur: Duration| {

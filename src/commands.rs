@@ -1,0 +1,110 @@
+//! The subcommands: what `dtp run`, `dtp validate` and `dtp demo` do, end to end, returning
+//! the process exit code. The plan goes to stdout; logs and the summary go to the log (stderr).
+
+use crate::cli::{Cli, Command, EXIT_INVALID, EXIT_OK, Env, RunArgs, SourceArgs, resolve_dry_run};
+use crate::reconcile::{self, RunOptions};
+use crate::report::{self, PlanFormat};
+use crate::settings::Settings;
+use tracing::{error, info};
+
+/// Runs the parsed command line; returns the exit code.
+pub async fn execute(cli: Cli, env: Env) -> i32 {
+    let Cli {
+        command,
+        log_format: _,
+        log_level: _,
+    } = cli;
+    match command {
+        Command::Run(args) => run(args, env).await,
+        Command::Validate(args) => validate(args, env).await,
+        #[cfg(feature = "sandbox")]
+        Command::Demo(args) => crate::demo::run(args).await,
+    }
+}
+
+async fn run(args: RunArgs, env: Env) -> i32 {
+    let dry_run = match resolve_dry_run(&args, &env) {
+        Ok(d) => d,
+        Err(e) => return invalid(&e),
+    };
+    let RunArgs {
+        source,
+        dry_run: _,
+        no_dry_run: _,
+        ocm_env,
+        cluster,
+        plan_format,
+        concurrency,
+    } = args;
+    let settings = match Settings::from_args(&source, &env) {
+        Ok(s) => s,
+        Err(e) => return invalid(&e),
+    };
+    let deps = match settings.dependencies() {
+        Ok(d) => d,
+        Err(e) => return invalid(&e),
+    };
+    let opts = RunOptions {
+        dry_run,
+        ocm_envs: ocm_env,
+        clusters: cluster,
+        concurrency: usize::from(concurrency),
+    };
+    run_with(&deps, &opts, plan_format).await
+}
+
+/// Runs one reconcile with the given dependencies, prints the plan and logs the summary.
+pub async fn run_with(deps: &reconcile::Dependencies, opts: &RunOptions, plan_format: PlanFormat) -> i32 {
+    match reconcile::run(deps, opts).await {
+        Ok(report) => {
+            print!("{}", report::render_plan(&report, plan_format));
+            let summary = report::summary(&report);
+            let code = report.exit_code();
+            if code == EXIT_OK {
+                info!(exit_code = code, "{summary}");
+            } else {
+                error!(exit_code = code, "{summary}");
+            }
+            code
+        }
+        Err(e) => {
+            let code = e.exit_code();
+            error!(exit_code = code, "{e}");
+            code
+        }
+    }
+}
+
+async fn validate(args: SourceArgs, env: Env) -> i32 {
+    let settings = match Settings::from_args(&args, &env) {
+        Ok(s) => s,
+        Err(e) => return invalid(&e),
+    };
+    let http = match settings.http.client() {
+        Ok(h) => h,
+        Err(e) => return invalid(&e),
+    };
+    let source = settings.app_interface(&http);
+    match reconcile::load_and_validate(source.as_ref()).await {
+        Ok(data) => {
+            println!(
+                "app-interface data is valid: {} token spec(s), {} Dynatrace environment(s), {} OCM environment(s)",
+                data.token_specs.len(),
+                data.dynatrace_environments.len(),
+                data.ocm_environments.len()
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            println!("{e}");
+            let code = e.exit_code();
+            error!(exit_code = code, "validation failed");
+            code
+        }
+    }
+}
+
+fn invalid(message: &str) -> i32 {
+    error!(exit_code = EXIT_INVALID, "{message}");
+    EXIT_INVALID
+}
