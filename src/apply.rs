@@ -47,19 +47,20 @@ impl ClusterOutcome {
 /// Applies every non-empty cluster plan, at most `concurrency` clusters at a time. Returns one
 /// outcome per changed cluster, in plan order.
 pub async fn apply(plan: &Plan, writers: &Writers, concurrency: usize) -> Vec<ClusterOutcome> {
-    let mut outcomes: Vec<(usize, ClusterOutcome)> = futures::stream::iter(plan.changes().enumerate())
-        .map(|(i, cp)| async move {
-            let span = info_span!(
-                "cluster",
-                ocm_env = %cp.cluster.ocm_env,
-                cluster_id = %cp.cluster.id,
-                cluster_uuid = %cp.cluster.external_id,
-            );
-            (i, apply_cluster(cp, writers).instrument(span).await)
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
+    let mut outcomes: Vec<(usize, ClusterOutcome)> =
+        futures::stream::iter(plan.changes().enumerate())
+            .map(|(i, cp)| async move {
+                let span = info_span!(
+                    "cluster",
+                    ocm_env = %cp.cluster.ocm_env,
+                    cluster_id = %cp.cluster.id,
+                    cluster_uuid = %cp.cluster.external_id,
+                );
+                (i, apply_cluster(cp, writers).instrument(span).await)
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
     outcomes.sort_by_key(|(i, _)| *i);
     outcomes.into_iter().map(|(_, o)| o).collect()
 }
@@ -71,7 +72,8 @@ async fn apply_cluster(cp: &ClusterPlan, w: &Writers) -> ClusterOutcome {
         ..Default::default()
     };
     let Some(ocm) = w.ocm.get(&c.ocm_env) else {
-        out.errors.push(format!("no OCM client for environment '{}'", c.ocm_env));
+        out.errors
+            .push(format!("no OCM client for environment '{}'", c.ocm_env));
         return out;
     };
 
@@ -80,7 +82,8 @@ async fn apply_cluster(cp: &ClusterPlan, w: &Writers) -> ClusterOutcome {
     let mut slots: Vec<Option<(String, SecretString)>> = vec![None; cp.creates.len()];
     for t in &cp.creates {
         let Some(dt) = w.dynatrace.get(&t.tenant) else {
-            out.errors.push(format!("no Dynatrace client for tenant '{}'", t.tenant));
+            out.errors
+                .push(format!("no Dynatrace client for tenant '{}'", t.tenant));
             compensate(&created, w, &mut out).await;
             return out;
         };
@@ -103,7 +106,8 @@ async fn apply_cluster(cp: &ClusterPlan, w: &Writers) -> ClusterOutcome {
     // 2. Sync drifted names and scopes (independent of delivery).
     for u in &cp.updates {
         let Some(dt) = w.dynatrace.get(&u.tenant) else {
-            out.errors.push(format!("no Dynatrace client for tenant '{}'", u.tenant));
+            out.errors
+                .push(format!("no Dynatrace client for tenant '{}'", u.tenant));
             continue;
         };
         match dt.update_token(&u.id, &u.name, &u.scopes).await {
@@ -124,9 +128,14 @@ async fn apply_cluster(cp: &ClusterPlan, w: &Writers) -> ClusterOutcome {
             TokenValue::Existing { id, token } => Some((id.clone(), token.clone())),
             TokenValue::Slot(i) => slots.get(*i).cloned().flatten(),
         };
-        let rendered: Option<Vec<_>> = cp.desired.iter().map(|s| render_secret(s, &resolve)).collect();
+        let rendered: Option<Vec<_>> = cp
+            .desired
+            .iter()
+            .map(|s| render_secret(s, &resolve))
+            .collect();
         let Some(rendered) = rendered else {
-            out.errors.push("internal error: a planned token slot was not filled".into());
+            out.errors
+                .push("internal error: a planned token slot was not filled".into());
             compensate(&created, w, &mut out).await;
             return out;
         };
@@ -151,7 +160,9 @@ async fn apply_cluster(cp: &ClusterPlan, w: &Writers) -> ClusterOutcome {
                 let description = format!("\n DTP can't {verb} {BUNDLE_ID} due to {e}");
                 match ocm.post_service_log(&c.external_id, &description).await {
                     Ok(ServiceLogOutcome::Posted) => out.service_log = Some("posted".into()),
-                    Ok(ServiceLogOutcome::Deduplicated) => out.service_log = Some("already posted in the last day".into()),
+                    Ok(ServiceLogOutcome::Deduplicated) => {
+                        out.service_log = Some("already posted in the last day".into())
+                    }
                     Err(sl) => {
                         warn!(error = %sl, "could not post the service log");
                         out.errors.push(format!("service log: {sl}"));
@@ -166,7 +177,9 @@ async fn apply_cluster(cp: &ClusterPlan, w: &Writers) -> ClusterOutcome {
 
     // 4. Delete the tokens the new ones replaced.
     for r in &cp.retires {
-        let Some(dt) = w.dynatrace.get(&r.tenant) else { continue };
+        let Some(dt) = w.dynatrace.get(&r.tenant) else {
+            continue;
+        };
         match dt.delete_token(&r.id).await {
             Ok(()) => {
                 info!(action = "delete_token", tenant = %r.tenant, token_id = %r.id, token_name = %r.name, reason = r.reason.describe(), "deleted replaced token");
@@ -174,7 +187,10 @@ async fn apply_cluster(cp: &ClusterPlan, w: &Writers) -> ClusterOutcome {
             }
             Err(e) => {
                 error!(action = "delete_token", tenant = %r.tenant, token_id = %r.id, error = %e, "could not delete a replaced token");
-                out.errors.push(format!("replaced token {} ('{}') was not deleted: {e}", r.id, r.name));
+                out.errors.push(format!(
+                    "replaced token {} ('{}') was not deleted: {e}",
+                    r.id, r.name
+                ));
             }
         }
     }
@@ -182,9 +198,15 @@ async fn apply_cluster(cp: &ClusterPlan, w: &Writers) -> ClusterOutcome {
 }
 
 /// Deletes the tokens created for a delivery that did not happen.
-async fn compensate(created: &[(TenantId, TokenId, String)], w: &Writers, out: &mut ClusterOutcome) {
+async fn compensate(
+    created: &[(TenantId, TokenId, String)],
+    w: &Writers,
+    out: &mut ClusterOutcome,
+) {
     for (tenant, id, name) in created {
-        let Some(dt) = w.dynatrace.get(tenant) else { continue };
+        let Some(dt) = w.dynatrace.get(tenant) else {
+            continue;
+        };
         match dt.delete_token(id).await {
             Ok(()) => {
                 warn!(action = "delete_token", tenant = %tenant, token_id = %id, token_name = %name, "deleted a token whose delivery failed");

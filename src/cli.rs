@@ -33,7 +33,13 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Log format: human-readable text or JSON lines (for pods).
-    #[arg(long, global = true, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     pub log_format: LogFormat,
     /// Log level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, global = true, env = "LOG_LEVEL", default_value = "info")]
@@ -79,10 +85,20 @@ pub struct RunArgs {
     #[arg(long, overrides_with = "dry_run")]
     pub no_dry_run: bool,
     /// Only this OCM environment (repeatable).
-    #[arg(long = "ocm-env", value_name = "NAME", env = "DTP_OCM_ENV", value_delimiter = ',')]
+    #[arg(
+        long = "ocm-env",
+        value_name = "NAME",
+        env = "DTP_OCM_ENV",
+        value_delimiter = ','
+    )]
     pub ocm_env: Vec<String>,
     /// Only this cluster, by OCM id or external id (UUID) (repeatable).
-    #[arg(long = "cluster", value_name = "ID_OR_UUID", env = "DTP_CLUSTER", value_delimiter = ',')]
+    #[arg(
+        long = "cluster",
+        value_name = "ID_OR_UUID",
+        env = "DTP_CLUSTER",
+        value_delimiter = ','
+    )]
     pub cluster: Vec<String>,
     /// How to print the plan on stdout.
     #[arg(long, env = "PLAN_FORMAT", value_enum, default_value = "text")]
@@ -136,7 +152,11 @@ pub fn resolve_dry_run(args: &RunArgs, env: &Env) -> Result<bool, String> {
     if args.dry_run {
         return Ok(true);
     }
-    match env.dry_run.as_deref().map(|v| v.trim().to_ascii_lowercase()) {
+    match env
+        .dry_run
+        .as_deref()
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
         None => Ok(true),
         Some(v) => match v.as_str() {
             "" | "true" | "1" | "yes" | "--dry-run" => Ok(true),
@@ -175,17 +195,35 @@ mod tests {
 
     #[test]
     fn dry_run_env_is_honoured_in_both_spellings() {
-        assert_eq!(resolve_dry_run(&run_args(&[]), &env(Some("false"))), Ok(false));
-        assert_eq!(resolve_dry_run(&run_args(&[]), &env(Some("--no-dry-run"))), Ok(false));
-        assert_eq!(resolve_dry_run(&run_args(&[]), &env(Some("--dry-run"))), Ok(true));
+        assert_eq!(
+            resolve_dry_run(&run_args(&[]), &env(Some("false"))),
+            Ok(false)
+        );
+        assert_eq!(
+            resolve_dry_run(&run_args(&[]), &env(Some("--no-dry-run"))),
+            Ok(false)
+        );
+        assert_eq!(
+            resolve_dry_run(&run_args(&[]), &env(Some("--dry-run"))),
+            Ok(true)
+        );
         assert!(resolve_dry_run(&run_args(&[]), &env(Some("maybe"))).is_err());
     }
 
     #[test]
     fn a_flag_always_beats_the_env_var() {
-        assert_eq!(resolve_dry_run(&run_args(&["--dry-run"]), &env(Some("false"))), Ok(true));
-        assert_eq!(resolve_dry_run(&run_args(&["--no-dry-run"]), &env(Some("true"))), Ok(false));
-        assert_eq!(resolve_dry_run(&run_args(&["--no-dry-run", "--dry-run"]), &env(None)), Ok(true));
+        assert_eq!(
+            resolve_dry_run(&run_args(&["--dry-run"]), &env(Some("false"))),
+            Ok(true)
+        );
+        assert_eq!(
+            resolve_dry_run(&run_args(&["--no-dry-run"]), &env(Some("true"))),
+            Ok(false)
+        );
+        assert_eq!(
+            resolve_dry_run(&run_args(&["--no-dry-run", "--dry-run"]), &env(None)),
+            Ok(true)
+        );
     }
 
     #[test]

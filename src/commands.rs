@@ -54,7 +54,11 @@ async fn run(args: RunArgs, env: Env) -> i32 {
 }
 
 /// Runs one reconcile with the given dependencies, prints the plan and logs the summary.
-pub async fn run_with(deps: &reconcile::Dependencies, opts: &RunOptions, plan_format: PlanFormat) -> i32 {
+pub async fn run_with(
+    deps: &reconcile::Dependencies,
+    opts: &RunOptions,
+    plan_format: PlanFormat,
+) -> i32 {
     match reconcile::run(deps, opts).await {
         Ok(report) => {
             print!("{}", report::render_plan(&report, plan_format));

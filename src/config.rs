@@ -164,10 +164,7 @@ impl QontractConfig {
             Some(Value::String(s)) => Ok(SecretString::from(s.clone())),
             Some(v @ (Value::Table(_) | Value::Array(_))) => Err(SecretError::Decode {
                 secret: secret.into(),
-                reason: format!(
-                    "the config file holds a {} there, not a value",
-                    v.type_str()
-                ),
+                reason: format!("the config file holds {} there, not a value", kind(v)),
             }),
             Some(v) => Ok(SecretString::from(v.to_string())),
         }
@@ -263,6 +260,17 @@ fn syntax_error(origin: &str, text: &str, e: &toml::de::Error) -> ConfigError {
     }
 }
 
+/// A TOML value's type with its article, for messages ("an integer").
+fn kind(v: &Value) -> String {
+    let t = v.type_str();
+    let article = if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {t}")
+}
+
 /// Typed access to the document with messages that name the file, section and key.
 struct Doc<'a> {
     origin: &'a str,
@@ -280,9 +288,7 @@ impl Doc<'_> {
         match root.get(name) {
             None => Ok(None),
             Some(Value::Table(t)) => Ok(Some(t)),
-            Some(v) => {
-                Err(self.invalid(format!("[{name}] must be a table, not a {}", v.type_str())))
-            }
+            Some(v) => Err(self.invalid(format!("[{name}] must be a table, not {}", kind(v)))),
         }
     }
 
@@ -297,8 +303,8 @@ impl Doc<'_> {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
             Some(v) => Err(self.invalid(format!(
-                "[{section}] {key} must be a string, not a {}",
-                v.type_str()
+                "[{section}] {key} must be a string, not {}",
+                kind(v)
             ))),
         }
     }

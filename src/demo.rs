@@ -32,14 +32,18 @@ async fn demo(args: DemoArgs) -> Result<i32, String> {
     let dir = std::env::temp_dir().join(format!("dtp-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let config = dir.join("config.toml");
-    std::fs::write(&config, sandbox.config_toml()).map_err(|e| format!("{}: {e}", config.display()))?;
+    std::fs::write(&config, sandbox.config_toml())
+        .map_err(|e| format!("{}: {e}", config.display()))?;
 
     println!("dtp demo: sandbox started");
     println!("  qontract-server  {}", sandbox.graphql_url());
     for (env, (_, served)) in &sandbox.ocm {
         println!("  OCM {env:<12} {}", served.url);
     }
-    println!("  Dynatrace        {}  (tenants under /e/<id>)", sandbox.dynatrace.1.url);
+    println!(
+        "  Dynatrace        {}  (tenants under /e/<id>)",
+        sandbox.dynatrace.1.url
+    );
     println!("  config.toml      {}", config.display());
 
     let source = SourceArgs {
@@ -84,7 +88,10 @@ async fn demo(args: DemoArgs) -> Result<i32, String> {
     for tenant in sandbox.dynatrace().tenant_ids() {
         let tokens = sandbox.dynatrace().tokens(&tenant);
         let dtp = tokens.iter().filter(|t| t.name.starts_with("dtp_")).count();
-        println!("  Dynatrace {tenant}: {dtp} dtp token(s), {} token(s) in all", tokens.len());
+        println!(
+            "  Dynatrace {tenant}: {dtp} dtp token(s), {} token(s) in all",
+            tokens.len()
+        );
     }
     let converged = writes2 == 0 && code == 0 && code2 == 0;
     println!(
@@ -118,5 +125,9 @@ fn describe(writes: &[crate::sandbox::common::Recorded]) -> String {
     if counts.is_empty() {
         return "none".into();
     }
-    counts.iter().map(|(k, v)| format!("{v}× {k}")).collect::<Vec<_>>().join(", ")
+    counts
+        .iter()
+        .map(|(k, v)| format!("{v}× {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

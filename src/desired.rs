@@ -8,7 +8,8 @@ use crate::model::bindings::{self, Binding, LabelNote};
 use crate::model::bundle::BundleKind;
 use crate::model::naming::token_name;
 use crate::model::{
-    AppInterfaceData, ClusterId, ExternalClusterId, OcmEnvName, OrgId, SpecName, TenantId, TokenSpec,
+    AppInterfaceData, ClusterId, ExternalClusterId, OcmEnvName, OrgId, SpecName, TenantId,
+    TokenSpec,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -106,7 +107,10 @@ impl DesiredState {
 }
 
 /// Builds the desired state of every discovered cluster. `data` must have passed validation.
-pub fn desired_state(data: &AppInterfaceData, discovered: &[(OcmEnvName, DiscoveredCluster)]) -> DesiredState {
+pub fn desired_state(
+    data: &AppInterfaceData,
+    discovered: &[(OcmEnvName, DiscoveredCluster)],
+) -> DesiredState {
     let specs: BTreeMap<SpecName, TokenSpec> = data
         .token_specs
         .iter()
@@ -124,12 +128,20 @@ pub fn desired_state(data: &AppInterfaceData, discovered: &[(OcmEnvName, Discove
         let cluster = ClusterRef::from_discovered(env, c);
         let resolved = bindings::resolve(&c.labels, &specs, &tenants, &c.organization_id);
         if !resolved.unknown_tenants.is_empty() {
-            let names: Vec<&str> = resolved.unknown_tenants.iter().map(|b| b.tenant.as_str()).collect();
+            let names: Vec<&str> = resolved
+                .unknown_tenants
+                .iter()
+                .map(|b| b.tenant.as_str())
+                .collect();
             out.skipped.push(SkippedCluster {
                 cluster,
                 reason: format!(
                     "Dynatrace tenant {} does not exist; the cluster is left untouched",
-                    names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+                    names
+                        .iter()
+                        .map(|n| format!("'{n}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 notes: resolved.notes,
             });
@@ -137,7 +149,10 @@ pub fn desired_state(data: &AppInterfaceData, discovered: &[(OcmEnvName, Discove
         }
         if resolved.bindings.is_empty() {
             let reason = if !resolved.disallowed.is_empty() {
-                format!("organization '{}' is not allowed by the token spec of any binding", c.organization_id)
+                format!(
+                    "organization '{}' is not allowed by the token spec of any binding",
+                    c.organization_id
+                )
             } else if resolved.notes.is_empty() {
                 "no sre-capabilities.dtp tenant/token-spec label pair".to_owned()
             } else {
@@ -155,10 +170,20 @@ pub fn desired_state(data: &AppInterfaceData, discovered: &[(OcmEnvName, Discove
         for b in &resolved.bindings {
             let spec = &specs[&b.spec];
             for s in &spec.secrets {
-                if let Some(other) = secrets.iter().find(|x| x.name == s.name && x.namespace == s.namespace) {
+                if let Some(other) = secrets
+                    .iter()
+                    .find(|x| x.name == s.name && x.namespace == s.namespace)
+                {
                     conflict = Some(format!(
                         "bindings '{}' (tenant '{}', spec '{}') and '{}' (tenant '{}', spec '{}') both define secret '{}' in namespace '{}'",
-                        other.binding, other.tenant, other.spec, b.key, b.tenant, b.spec, s.name, s.namespace
+                        other.binding,
+                        other.tenant,
+                        other.spec,
+                        b.key,
+                        b.tenant,
+                        b.spec,
+                        s.name,
+                        s.namespace
                     ));
                 }
                 secrets.push(DesiredSecretSpec {

@@ -14,8 +14,8 @@
 //! - [`reconcile`]: one run: inputs → current state → plan → (apply) → report.
 //! - [`clients`]: one trait + one HTTP client per external system (app-interface, Vault, OCM,
 //!   Dynatrace).
-//! - [`config`] and [`cli`]: config.toml, flags and env vars, turned once into a validated
-//!   [`config::Settings`].
+//! - [`config`], [`settings`] and [`cli`]: config.toml, flags and env vars, turned once into a validated
+//!   [`settings::Settings`].
 //! - `sandbox` (feature `sandbox`): in-process OCM, Dynatrace and qontract-server fakes for
 //!   tests and `dtp demo`.
 

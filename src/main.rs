@@ -9,7 +9,10 @@ fn main() {
         eprintln!("dtp: {e}");
         std::process::exit(dtp::cli::EXIT_INVALID);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("dtp: cannot start the async runtime: {e}");

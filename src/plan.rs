@@ -9,7 +9,7 @@ use crate::desired::{ClusterRef, DesiredCluster, DesiredState, SkippedCluster};
 use crate::model::bundle::{
     self, BundleKind, CurrentBundle, DesiredSecret, Resources, TokenValue, render_secret,
 };
-use crate::model::{OcmEnvName, ClusterId, TenantId, TokenId};
+use crate::model::{ClusterId, OcmEnvName, TenantId, TokenId};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -150,10 +150,16 @@ pub struct ClusterPlan {
 
 impl ClusterPlan {
     pub fn is_noop(&self) -> bool {
-        self.creates.is_empty() && self.updates.is_empty() && self.bundle.is_none() && self.retires.is_empty()
+        self.creates.is_empty()
+            && self.updates.is_empty()
+            && self.bundle.is_none()
+            && self.retires.is_empty()
     }
     pub fn action_count(&self) -> usize {
-        self.creates.len() + self.updates.len() + usize::from(self.bundle.is_some()) + self.retires.len()
+        self.creates.len()
+            + self.updates.len()
+            + usize::from(self.bundle.is_some())
+            + self.retires.len()
     }
 }
 
@@ -211,7 +217,13 @@ fn plan_cluster(dc: &DesiredCluster, current: &CurrentState) -> Result<ClusterPl
     }
     let c = &dc.cluster;
     let bundle = match current.bundles.get(&(c.ocm_env.clone(), c.id.clone())) {
-        None => return Err(format!("the {} {} was not read", c.kind, crate::model::BUNDLE_ID)),
+        None => {
+            return Err(format!(
+                "the {} {} was not read",
+                c.kind,
+                crate::model::BUNDLE_ID
+            ));
+        }
         Some(Err(e)) => return Err(e.clone()),
         Some(Ok(b)) => b.as_ref(),
     };
@@ -262,7 +274,9 @@ fn plan_cluster(dc: &DesiredCluster, current: &CurrentState) -> Result<ClusterPl
                             Some(CreateReason::Disabled)
                         } else if dt.expiration_date.is_some_and(|e| e <= current.now) {
                             Some(CreateReason::Expired)
-                        } else if !cur_value.is_some_and(|v| value_belongs_to(&id, v.expose_secret())) {
+                        } else if !cur_value
+                            .is_some_and(|v| value_belongs_to(&id, v.expose_secret()))
+                        {
                             Some(CreateReason::BadValue)
                         } else {
                             None
@@ -296,7 +310,9 @@ fn plan_cluster(dc: &DesiredCluster, current: &CurrentState) -> Result<ClusterPl
                                 }
                                 TokenValue::Existing {
                                     id,
-                                    token: cur_value.cloned().unwrap_or_else(|| SecretString::from("")),
+                                    token: cur_value
+                                        .cloned()
+                                        .unwrap_or_else(|| SecretString::from("")),
                                 }
                             }
                         }
@@ -331,7 +347,11 @@ fn plan_cluster(dc: &DesiredCluster, current: &CurrentState) -> Result<ClusterPl
         None => Some(BundleWrite {
             op: BundleOp::Create,
             kind: c.kind,
-            reasons: vec![format!("{} {} does not exist", c.kind, crate::model::BUNDLE_ID)],
+            reasons: vec![format!(
+                "{} {} does not exist",
+                c.kind,
+                crate::model::BUNDLE_ID
+            )],
         }),
         Some(current_resources) => {
             let mut reasons: Vec<String> = plan
@@ -361,7 +381,12 @@ fn render_existing(secrets: &[DesiredSecret]) -> Resources {
         TokenValue::Existing { id, token } => Some((id.clone(), token.clone())),
         TokenValue::Slot(_) => None,
     };
-    Resources(secrets.iter().filter_map(|s| render_secret(s, &resolve)).collect())
+    Resources(
+        secrets
+            .iter()
+            .filter_map(|s| render_secret(s, &resolve))
+            .collect(),
+    )
 }
 
 /// Whether a delivered token value can belong to the token id. Dynatrace tokens are
@@ -382,7 +407,8 @@ pub fn value_belongs_to(id: &str, value: &str) -> bool {
 
 /// Only tokens named for this cluster (`dtp_<name>_<uuid>_<hash>`) are ever deleted by dtp.
 fn owned_by_cluster(name: &str, c: &ClusterRef) -> bool {
-    name.starts_with("dtp_") && name.contains(&crate::model::naming::cluster_token_prefix(&c.external_id))
+    name.starts_with("dtp_")
+        && name.contains(&crate::model::naming::cluster_token_prefix(&c.external_id))
 }
 
 fn same_scopes(a: &[String], b: &[String]) -> bool {

@@ -33,7 +33,11 @@ pub trait SecretBackend: Send + Sync {
 /// Builds the per-environment and per-tenant clients.
 pub trait Connector: Send + Sync {
     fn ocm(&self, env: &OcmEnvironment, client_secret: SecretString) -> Arc<dyn Ocm>;
-    fn dynatrace(&self, env: &DynatraceEnvironment, bootstrap_token: SecretString) -> Arc<dyn Dynatrace>;
+    fn dynatrace(
+        &self,
+        env: &DynatraceEnvironment,
+        bootstrap_token: SecretString,
+    ) -> Arc<dyn Dynatrace>;
 }
 
 /// Everything a run talks to.
@@ -114,7 +118,10 @@ pub struct Report {
 }
 
 mod secs {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 }
@@ -125,9 +132,18 @@ impl Report {
     pub fn errors(&self) -> Vec<String> {
         let mut out: Vec<String> = self.env_errors.clone();
         out.extend(self.discovery_problems.iter().cloned());
-        out.extend(self.plan.failed.iter().map(|f| format!("{}: {}", f.cluster, f.error)));
+        out.extend(
+            self.plan
+                .failed
+                .iter()
+                .map(|f| format!("{}: {}", f.cluster, f.error)),
+        );
         for o in &self.outcomes {
-            let c = o.cluster.as_ref().map(ToString::to_string).unwrap_or_default();
+            let c = o
+                .cluster
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             out.extend(o.errors.iter().map(|e| format!("{c}: {e}")));
         }
         out
@@ -138,10 +154,16 @@ impl Report {
 }
 
 /// Reads and validates app-interface data (`dtp validate`, and the first step of a run).
-pub async fn load_and_validate(source: &dyn AppInterfaceSource) -> Result<AppInterfaceData, RunError> {
+pub async fn load_and_validate(
+    source: &dyn AppInterfaceSource,
+) -> Result<AppInterfaceData, RunError> {
     let data = source.load().await?;
     let problems = validate_app_interface(&data);
-    if problems.is_empty() { Ok(data) } else { Err(RunError::Invalid(problems)) }
+    if problems.is_empty() {
+        Ok(data)
+    } else {
+        Err(RunError::Invalid(problems))
+    }
 }
 
 /// One reconcile.
@@ -161,8 +183,14 @@ async fn run_inner(deps: &Dependencies, opts: &RunOptions) -> Result<Report, Run
         "read app-interface"
     );
     for name in &opts.ocm_envs {
-        if !data.ocm_environments.iter().any(|e| e.name.as_str() == name) {
-            return Err(RunError::Config(format!("--ocm-env '{name}': no such OCM environment in app-interface")));
+        if !data
+            .ocm_environments
+            .iter()
+            .any(|e| e.name.as_str() == name)
+        {
+            return Err(RunError::Config(format!(
+                "--ocm-env '{name}': no such OCM environment in app-interface"
+            )));
         }
     }
     let secrets = deps.secrets.reader(data.vault).await?;
@@ -184,8 +212,15 @@ async fn run_inner(deps: &Dependencies, opts: &RunOptions) -> Result<Report, Run
                 .await
                 .map_err(|e| format!("{}: client secret: {e}", env.name))?;
             let ocm = connector.ocm(env, secret);
-            let d = ocm.discover_clusters().await.map_err(|e| format!("{}: {e}", env.name))?;
-            info!(clusters = d.clusters.len(), problems = d.problems.len(), "discovered labelled clusters");
+            let d = ocm
+                .discover_clusters()
+                .await
+                .map_err(|e| format!("{}: {e}", env.name))?;
+            info!(
+                clusters = d.clusters.len(),
+                problems = d.problems.len(),
+                "discovered labelled clusters"
+            );
             Ok::<_, String>((env.name.clone(), ocm, d))
         }
         .instrument(span)
@@ -237,32 +272,31 @@ async fn run_inner(deps: &Dependencies, opts: &RunOptions) -> Result<Report, Run
         .iter()
         .map(|e| (e.environment_id.clone(), e))
         .collect();
-    let tenant_results: Vec<(TenantId, TenantRead)> =
-        futures::stream::iter(desired.tenants())
-            .map(|tenant| {
-                let env = envs_by_tenant[&tenant];
-                let secrets = secrets.clone();
-                let connector = deps.connector.clone();
-                let span = info_span!("tenant", tenant = %tenant);
-                async move {
-                    let r = async {
-                        let token = secrets
-                            .read(&env.bootstrap_token)
-                            .await
-                            .map_err(|e| format!("bootstrap token: {e}"))?;
-                        let dt = connector.dynatrace(env, token);
-                        let tokens = dt.list_tokens().await.map_err(|e| e.to_string())?;
-                        debug!(tokens = tokens.len(), "listed tokens");
-                        Ok::<_, String>((dt, TenantTokens::new(tokens)))
-                    }
-                    .await;
-                    (tenant, r)
+    let tenant_results: Vec<(TenantId, TenantRead)> = futures::stream::iter(desired.tenants())
+        .map(|tenant| {
+            let env = envs_by_tenant[&tenant];
+            let secrets = secrets.clone();
+            let connector = deps.connector.clone();
+            let span = info_span!("tenant", tenant = %tenant);
+            async move {
+                let r = async {
+                    let token = secrets
+                        .read(&env.bootstrap_token)
+                        .await
+                        .map_err(|e| format!("bootstrap token: {e}"))?;
+                    let dt = connector.dynatrace(env, token);
+                    let tokens = dt.list_tokens().await.map_err(|e| e.to_string())?;
+                    debug!(tokens = tokens.len(), "listed tokens");
+                    Ok::<_, String>((dt, TenantTokens::new(tokens)))
                 }
-                .instrument(span)
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
+                .await;
+                (tenant, r)
+            }
+            .instrument(span)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
     let mut tenant_errors = Vec::new();
     let mut dt_clients: BTreeMap<TenantId, Arc<dyn Dynatrace>> = BTreeMap::new();
     let mut tenants = BTreeMap::new();
@@ -286,7 +320,10 @@ async fn run_inner(deps: &Dependencies, opts: &RunOptions) -> Result<Report, Run
             let ocm = ocm_clients[&dc.cluster.ocm_env].clone();
             let c: ClusterRef = dc.cluster.clone();
             async move {
-                let r = ocm.get_bundle(&c.id, c.kind).await.map_err(|e| e.to_string());
+                let r = ocm
+                    .get_bundle(&c.id, c.kind)
+                    .await
+                    .map_err(|e| e.to_string());
                 ((c.ocm_env, c.id), r)
             }
         })

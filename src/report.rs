@@ -94,7 +94,11 @@ fn render_text(report: &Report) -> String {
     let _ = writeln!(
         s,
         "Plan ({mode}{}): {} labelled clusters; {} to change, {} up to date, {} skipped, {} failed",
-        report.bundle_sha.as_deref().map(|b| format!(", bundle {}", &b[..b.len().min(12)])).unwrap_or_default(),
+        report
+            .bundle_sha
+            .as_deref()
+            .map(|b| format!(", bundle {}", &b[..b.len().min(12)]))
+            .unwrap_or_default(),
         report.clusters_discovered,
         counts.clusters_to_change,
         counts.clusters_up_to_date,
@@ -133,10 +137,20 @@ fn render_text(report: &Report) -> String {
                 a.sort();
                 b.sort();
                 if a != b {
-                    what.push(format!("scopes [{}] -> [{}]", cur.join(","), u.scopes.join(",")));
+                    what.push(format!(
+                        "scopes [{}] -> [{}]",
+                        cur.join(","),
+                        u.scopes.join(",")
+                    ));
                 }
             }
-            let _ = writeln!(s, "  ~ update token {} in tenant {}: {}", u.id, u.tenant, what.join(", "));
+            let _ = writeln!(
+                s,
+                "  ~ update token {} in tenant {}: {}",
+                u.id,
+                u.tenant,
+                what.join(", ")
+            );
         }
         if let Some(b) = &cp.bundle {
             match b.op {
@@ -147,7 +161,11 @@ fn render_text(report: &Report) -> String {
                         b.kind,
                         crate::model::BUNDLE_ID,
                         cp.secrets.len(),
-                        cp.secrets.iter().map(|x| format!("{}/{}", x.namespace, x.name)).collect::<Vec<_>>().join(", ")
+                        cp.secrets
+                            .iter()
+                            .map(|x| format!("{}/{}", x.namespace, x.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     );
                 }
                 BundleOp::Patch => {
@@ -172,7 +190,11 @@ fn render_text(report: &Report) -> String {
     if !plan.skipped.is_empty() {
         let _ = writeln!(s, "\nSkipped:");
         for k in &plan.skipped {
-            let _ = writeln!(s, "  {} / {} (id {}, org {}): {}", k.cluster.ocm_env, k.cluster.name, k.cluster.id, k.cluster.org, k.reason);
+            let _ = writeln!(
+                s,
+                "  {} / {} (id {}, org {}): {}",
+                k.cluster.ocm_env, k.cluster.name, k.cluster.id, k.cluster.org, k.reason
+            );
             for n in &k.notes {
                 let _ = writeln!(s, "      {}: {}", n.label, n.message);
             }
@@ -196,10 +218,17 @@ pub fn summary(report: &Report) -> String {
         let _ = write!(
             s,
             "dry-run: {} clusters would change ({} tokens to create, {} to update, {} to delete, {} bundles to create, {} to patch); nothing was written",
-            c.clusters_to_change, c.tokens_to_create, c.tokens_to_update, c.tokens_to_delete, c.bundles_to_create, c.bundles_to_patch
+            c.clusters_to_change,
+            c.tokens_to_create,
+            c.tokens_to_update,
+            c.tokens_to_delete,
+            c.bundles_to_create,
+            c.bundles_to_patch
         );
     } else {
-        let sum = |f: fn(&crate::apply::ClusterOutcome) -> usize| report.outcomes.iter().map(f).sum::<usize>();
+        let sum = |f: fn(&crate::apply::ClusterOutcome) -> usize| {
+            report.outcomes.iter().map(f).sum::<usize>()
+        };
         let _ = write!(
             s,
             "applied: {} clusters changed; {} tokens created, {} updated, {} deleted, {} compensated; {} bundles written",
@@ -212,7 +241,12 @@ pub fn summary(report: &Report) -> String {
         );
     }
     let errors = report.errors();
-    let _ = write!(s, "; {} failure(s) in {:.1}s", errors.len(), report.duration.as_secs_f64());
+    let _ = write!(
+        s,
+        "; {} failure(s) in {:.1}s",
+        errors.len(),
+        report.duration.as_secs_f64()
+    );
     if !errors.is_empty() {
         s.push_str("\nReconcile exceptions:");
         for e in errors {

@@ -20,7 +20,10 @@ use std::sync::Arc;
 /// Where app-interface data comes from.
 #[derive(Clone, Debug)]
 pub enum Source {
-    Graphql { server: String, token: Option<SecretString> },
+    Graphql {
+        server: String,
+        token: Option<SecretString>,
+    },
     Datafiles(PathBuf),
 }
 
@@ -37,14 +40,21 @@ impl Settings {
     /// Builds settings from the source flags and the environment. Errors are configuration
     /// errors (exit code 2) and name the flag or key at fault.
     pub fn from_args(args: &SourceArgs, env: &Env) -> Result<Self, String> {
-        let vault_token = env.vault_token.clone().filter(|t| !t.is_empty()).map(SecretString::from);
+        let vault_token = env
+            .vault_token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .map(SecretString::from);
         let qontract = match &args.config {
             Some(path) => Some(QontractConfig::load(path, vault_token).map_err(|e| e.to_string())?),
             None => None,
         };
         let source = if let Some(dir) = &args.app_interface_dir {
             if !dir.is_dir() {
-                return Err(format!("--app-interface-dir {}: not a directory", dir.display()));
+                return Err(format!(
+                    "--app-interface-dir {}: not a directory",
+                    dir.display()
+                ));
             }
             Source::Datafiles(dir.clone())
         } else {
@@ -57,16 +67,19 @@ impl Settings {
                     "no app-interface source: give --app-interface-dir, --graphql-server, or --config with [graphql] server"
                         .to_owned()
                 })?;
-            url::Url::parse(&server).map_err(|e| format!("GraphQL server '{server}' is not a URL: {e}"))?;
+            url::Url::parse(&server)
+                .map_err(|e| format!("GraphQL server '{server}' is not a URL: {e}"))?;
             Source::Graphql {
                 server,
                 token: gql.and_then(|g| g.token),
             }
         };
-        let ca_bundle = args
-            .ca_bundle
-            .clone()
-            .or_else(|| env.ssl_cert_file.clone().filter(|s| !s.is_empty()).map(PathBuf::from));
+        let ca_bundle = args.ca_bundle.clone().or_else(|| {
+            env.ssl_cert_file
+                .clone()
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+        });
         if let Some(p) = &ca_bundle
             && !p.is_file()
         {
@@ -134,9 +147,13 @@ impl SecretBackend for ConfiguredSecrets {
         })?;
         if vault {
             let vc = config.vault.as_ref().ok_or_else(|| {
-                SecretError::config("app-interface settings say vault: true but config.toml has no [vault] section")
+                SecretError::config(
+                    "app-interface settings say vault: true but config.toml has no [vault] section",
+                )
             })?;
-            Ok(Arc::new(VaultReader::connect(vc, &self.http, &self.kube_sa_token_path).await?))
+            Ok(Arc::new(
+                VaultReader::connect(vc, &self.http, &self.kube_sa_token_path).await?,
+            ))
         } else {
             Ok(Arc::new(ConfigSecretReader::new(config.clone())))
         }
@@ -151,9 +168,23 @@ struct HttpConnector {
 
 impl Connector for HttpConnector {
     fn ocm(&self, env: &OcmEnvironment, client_secret: SecretString) -> Arc<dyn Ocm> {
-        Arc::new(OcmClient::new(env, client_secret, self.http.clone(), self.settings.clone()))
+        Arc::new(OcmClient::new(
+            env,
+            client_secret,
+            self.http.clone(),
+            self.settings.clone(),
+        ))
     }
-    fn dynatrace(&self, env: &DynatraceEnvironment, bootstrap_token: SecretString) -> Arc<dyn Dynatrace> {
-        Arc::new(DynatraceClient::new(env, bootstrap_token, self.http.clone(), self.settings.clone()))
+    fn dynatrace(
+        &self,
+        env: &DynatraceEnvironment,
+        bootstrap_token: SecretString,
+    ) -> Arc<dyn Dynatrace> {
+        Arc::new(DynatraceClient::new(
+            env,
+            bootstrap_token,
+            self.http.clone(),
+            self.settings.clone(),
+        ))
     }
 }

@@ -22,7 +22,12 @@ pub fn init(format: LogFormat, level: &str) -> Result<(), String> {
         .with_target(false);
     let result = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
     };
     let _ = result;
     Ok(())

@@ -189,7 +189,7 @@ fn a_key_of_the_wrong_type_is_refused_without_quoting_its_value() {
     );
     assert_eq!(
         e,
-        "config.toml: [vault] secret_id must be a string, not a integer"
+        "config.toml: [vault] secret_id must be a string, not an integer"
     );
     assert!(!e.contains("123456789"));
     let e = parse_err("vault = \"https://vault.example.com\"\n", None);

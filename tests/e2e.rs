@@ -27,7 +27,9 @@ impl Fleet {
 
     async fn dtp(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_dtp"));
-        cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -55,7 +57,13 @@ impl Fleet {
 fn assert_no_secret(sandbox: &Sandbox, stdout: &str, stderr: &str) {
     let mut secrets: Vec<String> = Vec::new();
     for tenant in sandbox.dynatrace().tenant_ids() {
-        secrets.extend(sandbox.dynatrace().tokens(&tenant).into_iter().map(|t| t.token));
+        secrets.extend(
+            sandbox
+                .dynatrace()
+                .tokens(&tenant)
+                .into_iter()
+                .map(|t| t.token),
+        );
     }
     for line in DEMO_FLEET.lines() {
         let l = line.trim();
@@ -71,7 +79,10 @@ fn assert_no_secret(sandbox: &Sandbox, stdout: &str, stderr: &str) {
         let secret_part = s.rsplit('.').next().unwrap_or(s);
         for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
             assert!(!text.contains(s.as_str()), "{name} leaks a secret");
-            assert!(secret_part.len() < 16 || !text.contains(secret_part), "{name} leaks the secret part of a token");
+            assert!(
+                secret_part.len() < 16 || !text.contains(secret_part),
+                "{name} leaks the secret part of a token"
+            );
         }
     }
 }
@@ -84,10 +95,22 @@ async fn first_run_is_a_dry_run_then_apply_then_nothing_is_left_to_do() {
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(f.writes(), 0, "the default is a dry-run");
     assert!(stdout.contains("Plan (dry-run"), "{stdout}");
-    assert!(stdout.contains("+ create token dtp_operator-token_"), "{stdout}");
-    assert!(stdout.contains("p-bad-label"), "the bad label is reported: {stdout}");
-    assert!(stdout.contains("p-foreign-org"), "the disallowed org is reported: {stdout}");
-    assert!(!stdout.contains("p-hibernating"), "hibernating clusters are invisible");
+    assert!(
+        stdout.contains("+ create token dtp_operator-token_"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("p-bad-label"),
+        "the bad label is reported: {stdout}"
+    );
+    assert!(
+        stdout.contains("p-foreign-org"),
+        "the disallowed org is reported: {stdout}"
+    );
+    assert!(
+        !stdout.contains("p-hibernating"),
+        "hibernating clusters are invisible"
+    );
 
     // A flag beats the env var: --dry-run with DRY_RUN=false still writes nothing.
     let (code, _, _) = f.run(&["--dry-run"], &[("DRY_RUN", "false")]).await;
@@ -121,11 +144,26 @@ async fn a_cluster_the_python_integration_provisioned_gets_no_write() {
 #[tokio::test(flavor = "multi_thread")]
 async fn filters_narrow_the_run_to_one_environment() {
     let f = Fleet::start().await;
-    let (code, stdout, _) = f.run(&["--no-dry-run", "--ocm-env", "ocm-stage"], &[]).await;
+    let (code, stdout, _) = f
+        .run(&["--no-dry-run", "--ocm-env", "ocm-stage"], &[])
+        .await;
     assert_eq!(code, 0, "{stdout}");
-    assert!(f.sandbox.control.writes().iter().all(|w| !w.system.contains("production")));
-    assert!(f.sandbox.ocm_env("stage").syncset_count() + f.sandbox.ocm_env("stage").manifest_count() >= 3);
-    assert_eq!(f.sandbox.ocm_env("production").syncset_count(), 1, "only the pre-provisioned one");
+    assert!(
+        f.sandbox
+            .control
+            .writes()
+            .iter()
+            .all(|w| !w.system.contains("production"))
+    );
+    assert!(
+        f.sandbox.ocm_env("stage").syncset_count() + f.sandbox.ocm_env("stage").manifest_count()
+            >= 3
+    );
+    assert_eq!(
+        f.sandbox.ocm_env("production").syncset_count(),
+        1,
+        "only the pre-provisioned one"
+    );
 
     let (code, _, stderr) = f.run(&["--ocm-env", "nope"], &[]).await;
     assert_eq!(code, 2, "{stderr}");
@@ -135,13 +173,15 @@ async fn filters_narrow_the_run_to_one_environment() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_cluster_gives_exit_code_1_and_the_others_are_delivered() {
     let f = Fleet::start().await;
-    f.sandbox.control.add_fault(dtp::sandbox::common::FaultRule {
-        method: Some("POST".into()),
-        path_contains: "/external_configuration/syncsets".into(),
-        status: 500,
-        times: Some(1),
-        ..Default::default()
-    });
+    f.sandbox
+        .control
+        .add_fault(dtp::sandbox::common::FaultRule {
+            method: Some("POST".into()),
+            path_contains: "/external_configuration/syncsets".into(),
+            status: 500,
+            times: Some(1),
+            ..Default::default()
+        });
     let (code, _, stderr) = f.run(&["--no-dry-run"], &[]).await;
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("Reconcile exceptions"), "{stderr}");
@@ -156,10 +196,30 @@ async fn the_datafiles_directory_gives_the_same_plan_as_graphql() {
     f.sandbox.write_datafiles(&data).expect("datafiles");
     let config = f.config();
     let d = data.display().to_string();
-    let a = f.dtp(&["run", "--config", &config, "--plan-format", "json"], &[]).await;
-    let b = f.dtp(&["run", "--config", &config, "--app-interface-dir", &d, "--plan-format", "json"], &[]).await;
+    let a = f
+        .dtp(&["run", "--config", &config, "--plan-format", "json"], &[])
+        .await;
+    let b = f
+        .dtp(
+            &[
+                "run",
+                "--config",
+                &config,
+                "--app-interface-dir",
+                &d,
+                "--plan-format",
+                "json",
+            ],
+            &[],
+        )
+        .await;
     assert_eq!(a.status.code(), Some(0));
-    assert_eq!(b.status.code(), Some(0), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(
+        b.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
     let mut pa: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
     let pb: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
     pa.as_object_mut().unwrap().remove("bundle_sha");
@@ -174,18 +234,30 @@ async fn validate_lists_every_problem_and_exits_2() {
     f.sandbox.write_datafiles(&dir).expect("datafiles");
     let d = dir.display().to_string();
     let ok = f.dtp(&["validate", "--app-interface-dir", &d], &[]).await;
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
     let spec = dir.join("dynatrace/token-specs/default.yml");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&spec).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&spec).unwrap()).unwrap();
     v["secrets"][0]["tokens"][1]["keyNameInSecret"] = "apiToken".into();
     v["secrets"][0]["tokens"][0]["scopes"] = serde_json::json!([]);
     std::fs::write(&spec, v.to_string()).unwrap();
     let bad = f.dtp(&["validate", "--app-interface-dir", &d], &[]).await;
     let out = String::from_utf8_lossy(&bad.stdout);
     assert_eq!(bad.status.code(), Some(2), "{out}");
-    assert!(out.contains("Key name 'apiToken' is used more than once"), "{out}");
+    assert!(
+        out.contains("Key name 'apiToken' is used more than once"),
+        "{out}"
+    );
     assert!(out.contains("has no scopes"), "{out}");
-    assert!(out.contains("default.yml"), "problems name the datafile: {out}");
+    assert!(
+        out.contains("default.yml"),
+        "problems name the datafile: {out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -194,7 +266,9 @@ async fn bad_configuration_exits_2_before_anything_is_attempted() {
     let missing = Path::new("/nonexistent/config.toml").display().to_string();
     let out = f.dtp(&["run", "--config", &missing], &[]).await;
     assert_eq!(out.status.code(), Some(2));
-    let out = f.dtp(&["run", "--config", &f.config()], &[("DRY_RUN", "perhaps")]).await;
+    let out = f
+        .dtp(&["run", "--config", &f.config()], &[("DRY_RUN", "perhaps")])
+        .await;
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(f.writes(), 0);
 }

@@ -61,7 +61,8 @@ impl HttpSettings {
             }
             b = b.tls_certs_merge(certs);
         }
-        b.build().map_err(|e| format!("cannot build HTTP client: {e}"))
+        b.build()
+            .map_err(|e| format!("cannot build HTTP client: {e}"))
     }
 
     fn backoff(&self) -> ExponentialBuilder {
@@ -188,7 +189,11 @@ pub async fn check_status(
 }
 
 fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let v = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
     if let Ok(secs) = v.trim().parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -199,7 +204,10 @@ fn retry_after(resp: &Response) -> Option<Duration> {
 
 /// Whether a method may be repeated without changing the outcome.
 pub fn is_idempotent(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS)
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+    )
 }
 
 /// Sends a request (rebuilt for every attempt by `build`) with the retry policy, and checks
@@ -213,7 +221,10 @@ pub async fn send(
 ) -> Result<Response, ApiError> {
     let max_wait = settings.max_retry_after;
     let attempt = || async {
-        let resp = build().send().await.map_err(|e| ApiError::transport(op, &e))?;
+        let resp = build()
+            .send()
+            .await
+            .map_err(|e| ApiError::transport(op, &e))?;
         check_status(op, resp, message_of).await
     };
     attempt
@@ -222,7 +233,10 @@ pub async fn send(
         // `dur` is `None` once the retries are used up: keep it so, or a server answering
         // every attempt with `Retry-After` would be retried forever.
         .adjust(move |e: &ApiError, dur| match e {
-            ApiError::Status { retry_after: Some(ra), .. } => dur.map(|_| (*ra).min(max_wait)),
+            ApiError::Status {
+                retry_after: Some(ra),
+                ..
+            } => dur.map(|_| (*ra).min(max_wait)),
             _ => dur,
         })
         .notify(|e: &ApiError, dur: Duration| {

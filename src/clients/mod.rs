@@ -71,14 +71,32 @@ pub trait Ocm: Send + Sync {
     /// `sre-capabilities.dtp.*` labels (B12–B16, with organization-label inheritance).
     async fn discover_clusters(&self) -> Result<Discovery, ApiError>;
     /// The resources of the cluster's `ext-dynatrace-tokens-dtp` object; `None` on 404.
-    async fn get_bundle(&self, cluster: &ClusterId, kind: BundleKind) -> Result<Option<Resources>, ApiError>;
+    async fn get_bundle(
+        &self,
+        cluster: &ClusterId,
+        kind: BundleKind,
+    ) -> Result<Option<Resources>, ApiError>;
     /// POST the object with its id.
-    async fn create_bundle(&self, cluster: &ClusterId, kind: BundleKind, resources: &Resources) -> Result<(), ApiError>;
+    async fn create_bundle(
+        &self,
+        cluster: &ClusterId,
+        kind: BundleKind,
+        resources: &Resources,
+    ) -> Result<(), ApiError>;
     /// PATCH the object (body without id); the resource list is replaced whole.
-    async fn patch_bundle(&self, cluster: &ClusterId, kind: BundleKind, resources: &Resources) -> Result<(), ApiError>;
+    async fn patch_bundle(
+        &self,
+        cluster: &ClusterId,
+        kind: BundleKind,
+        resources: &Resources,
+    ) -> Result<(), ApiError>;
     /// Posts a `Dynatrace Token Provider Errors` service log (severity Moderate) unless an
     /// identical one was posted in the last day (B37).
-    async fn post_service_log(&self, cluster: &ExternalClusterId, description: &str) -> Result<ServiceLogOutcome, ApiError>;
+    async fn post_service_log(
+        &self,
+        cluster: &ExternalClusterId,
+        description: &str,
+    ) -> Result<ServiceLogOutcome, ApiError>;
 }
 
 /// A token as the Dynatrace token list shows it (never its secret).
@@ -107,7 +125,12 @@ pub trait Dynatrace: Send + Sync {
     async fn list_tokens(&self) -> Result<Vec<DtToken>, ApiError>;
     async fn create_token(&self, name: &str, scopes: &[String]) -> Result<CreatedToken, ApiError>;
     /// PUT name and scopes.
-    async fn update_token(&self, id: &TokenId, name: &str, scopes: &[String]) -> Result<(), ApiError>;
+    async fn update_token(
+        &self,
+        id: &TokenId,
+        name: &str,
+        scopes: &[String],
+    ) -> Result<(), ApiError>;
     /// DELETE; a token that is already gone (404) counts as deleted.
     async fn delete_token(&self, id: &TokenId) -> Result<(), ApiError>;
 }

@@ -103,14 +103,25 @@ pub fn resolve(
         if tenant.is_none() && spec.is_none() {
             continue;
         }
-        if let Some(mut b) = pair(tenant_key.trim_end_matches(".tenant"), tenant, spec, specs, &mut out.notes) {
+        if let Some(mut b) = pair(
+            tenant_key.trim_end_matches(".tenant"),
+            tenant,
+            spec,
+            specs,
+            &mut out.notes,
+        ) {
             b.key = name.into();
             candidates.push(b);
         }
     }
 
     for b in candidates {
-        if out.bindings.contains(&b) || out.bindings.iter().any(|x| x.tenant == b.tenant && x.spec == b.spec) {
+        if out.bindings.contains(&b)
+            || out
+                .bindings
+                .iter()
+                .any(|x| x.tenant == b.tenant && x.spec == b.spec)
+        {
             continue;
         }
         if !tenants.contains(&b.tenant) {
@@ -197,7 +208,9 @@ mod tests {
     }
 
     fn labels(l: &[(&str, &str)]) -> Vec<(String, String)> {
-        l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        l.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn tenants(t: &[&str]) -> BTreeSet<TenantId> {
@@ -210,15 +223,28 @@ mod tests {
             &labels(&[
                 ("sre-capabilities.dtp.v3.slo.token-spec", "slo-spec"),
                 ("sre-capabilities.dtp.v3.regional.tenant", "regional-tenant"),
-                ("sre-capabilities.dtp.v3.regional.token-spec", "regional-spec"),
+                (
+                    "sre-capabilities.dtp.v3.regional.token-spec",
+                    "regional-spec",
+                ),
                 ("sre-capabilities.dtp.v3.slo.tenant", "slo-tenant"),
             ]),
             &specs(&[("slo-spec", &["org"]), ("regional-spec", &["org"])]),
             &tenants(&["slo-tenant", "regional-tenant"]),
             &"org".into(),
         );
-        let got: Vec<_> = r.bindings.iter().map(|b| (b.tenant.as_str(), b.spec.as_str())).collect();
-        assert_eq!(got, vec![("slo-tenant", "slo-spec"), ("regional-tenant", "regional-spec")]);
+        let got: Vec<_> = r
+            .bindings
+            .iter()
+            .map(|b| (b.tenant.as_str(), b.spec.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("slo-tenant", "slo-spec"),
+                ("regional-tenant", "regional-spec")
+            ]
+        );
         assert!(r.notes.is_empty());
     }
 
@@ -230,7 +256,12 @@ mod tests {
             (V2_TENANT, "t"),
             (V2_SPEC, "default"),
         ]);
-        let r = resolve(&l, &specs(&[("default", &["org"])]), &tenants(&["t"]), &"org".into());
+        let r = resolve(
+            &l,
+            &specs(&[("default", &["org"])]),
+            &tenants(&["t"]),
+            &"org".into(),
+        );
         assert_eq!(r.bindings.len(), 1);
         assert_eq!(r.bindings[0].key, "v2");
         assert_eq!(r.notes.len(), 1, "the unknown v3 spec is noted");

@@ -24,7 +24,11 @@ pub enum BundleKind {
 
 impl BundleKind {
     pub fn for_cluster(is_hcp: bool) -> Self {
-        if is_hcp { Self::Manifest } else { Self::SyncSet }
+        if is_hcp {
+            Self::Manifest
+        } else {
+            Self::SyncSet
+        }
     }
     /// The collection segment of the OCM path.
     pub fn collection(self) -> &'static str {
@@ -91,7 +95,9 @@ impl fmt::Debug for Resources {
                 format!(
                     "{}/{}",
                     r.get("kind").and_then(Value::as_str).unwrap_or("?"),
-                    r.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?")
+                    r.pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
                 )
             })
             .collect();
@@ -130,10 +136,16 @@ pub fn render_secret(
     resolve: &dyn Fn(&TokenValue) -> Option<(String, SecretString)>,
 ) -> Option<Value> {
     let mut data = Map::new();
-    data.insert("apiUrl".into(), Value::String(STANDARD.encode(&secret.api_url)));
+    data.insert(
+        "apiUrl".into(),
+        Value::String(STANDARD.encode(&secret.api_url)),
+    );
     for (key, value) in &secret.tokens {
         let (id, token) = resolve(value)?;
-        data.insert(key.clone(), Value::String(STANDARD.encode(token.expose_secret())));
+        data.insert(
+            key.clone(),
+            Value::String(STANDARD.encode(token.expose_secret())),
+        );
         data.insert(format!("{key}Id"), Value::String(STANDARD.encode(&id)));
     }
     Some(json!({
@@ -186,7 +198,12 @@ impl CurrentBundle {
                     .and_then(Value::as_object)
                     .map(|d| {
                         d.iter()
-                            .map(|(k, v)| (k.clone(), v.as_str().and_then(decode).map(SecretString::from)))
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    v.as_str().and_then(decode).map(SecretString::from),
+                                )
+                            })
                             .collect()
                     })
                     .unwrap_or_default(),
@@ -206,7 +223,10 @@ impl CurrentBundle {
 }
 
 fn str_at(v: &Value, ptr: &str) -> String {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or_default().to_owned()
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn decode(s: &str) -> Option<String> {
@@ -250,7 +270,11 @@ fn canonical(r: &Value) -> Canonical {
             Vec::new()
         },
         // Non-Secret resources are compared whole.
-        other: if is_secret { String::new() } else { r.to_string() },
+        other: if is_secret {
+            String::new()
+        } else {
+            r.to_string()
+        },
         kind,
     }
 }
@@ -284,21 +308,29 @@ pub fn differences(desired: &Resources, current: &Resources) -> Vec<String> {
                 }
                 for (k, v) in &s.data {
                     match cur.data.get(k) {
-                        None => out.push(format!("secret {}/{} lacks key '{k}'", s.namespace, s.name)),
+                        None => {
+                            out.push(format!("secret {}/{} lacks key '{k}'", s.namespace, s.name))
+                        }
                         Some(cv) => {
                             let same = match (v, cv) {
                                 (Some(a), Some(b)) => a.expose_secret() == b.expose_secret(),
                                 _ => false,
                             };
                             if !same {
-                                out.push(format!("secret {}/{} has a different '{k}'", s.namespace, s.name));
+                                out.push(format!(
+                                    "secret {}/{} has a different '{k}'",
+                                    s.namespace, s.name
+                                ));
                             }
                         }
                     }
                 }
                 for k in cur.data.keys() {
                     if !s.data.contains_key(k) {
-                        out.push(format!("secret {}/{} has extra key '{k}'", s.namespace, s.name));
+                        out.push(format!(
+                            "secret {}/{} has extra key '{k}'",
+                            s.namespace, s.name
+                        ));
                     }
                 }
             }
@@ -306,10 +338,17 @@ pub fn differences(desired: &Resources, current: &Resources) -> Vec<String> {
     }
     for s in &c.secrets {
         if !d.secrets.iter().any(|x| x.name == s.name) {
-            out.push(format!("secret {}/{} is not wanted any more", s.namespace, s.name));
+            out.push(format!(
+                "secret {}/{} is not wanted any more",
+                s.namespace, s.name
+            ));
         }
     }
-    let others = |r: &Resources| r.0.iter().filter(|x| x.get("kind").and_then(Value::as_str) != Some("Secret")).count();
+    let others = |r: &Resources| {
+        r.0.iter()
+            .filter(|x| x.get("kind").and_then(Value::as_str) != Some("Secret"))
+            .count()
+    };
     if others(current) != others(desired) {
         out.push("the bundle holds resources other than dtp's Secrets".into());
     }
@@ -330,7 +369,10 @@ mod tests {
             api_url: "https://dt_tenant_a.live.dynatrace.com/api".into(),
             tokens: vec![(
                 "apiToken".into(),
-                TokenValue::Existing { id: "id1".into(), token: "operator123".into() },
+                TokenValue::Existing {
+                    id: "id1".into(),
+                    token: "operator123".into(),
+                },
             )],
         }
     }
@@ -368,10 +410,16 @@ mod tests {
         b["metadata"]["annotations"] = json!({});
         b["data"]["apiTokenId"] = json!("aWQx");
         b["data"]["apiToken"] = json!("b3BlcmF0b3IxMjM");
-        assert!(same_content(&Resources(vec![a.clone()]), &Resources(vec![b])));
+        assert!(same_content(
+            &Resources(vec![a.clone()]),
+            &Resources(vec![b])
+        ));
         let mut c = a.clone();
         c["metadata"]["namespace"] = json!("other");
-        assert!(!same_content(&Resources(vec![a.clone()]), &Resources(vec![c.clone()])));
+        assert!(!same_content(
+            &Resources(vec![a.clone()]),
+            &Resources(vec![c.clone()])
+        ));
         assert_eq!(
             differences(&Resources(vec![a]), &Resources(vec![c])),
             vec!["secret dynatrace-token-dtp is in namespace 'other' instead of 'dynatrace'"]
@@ -385,7 +433,10 @@ mod tests {
         assert!(!dbg.contains("b3BlcmF0b3IxMjM"));
         assert!(!dbg.contains("operator123"));
         let parsed = CurrentBundle::parse(&r);
-        assert_eq!(parsed.secrets[0].get("apiToken").unwrap().expose_secret(), "operator123");
+        assert_eq!(
+            parsed.secrets[0].get("apiToken").unwrap().expose_secret(),
+            "operator123"
+        );
         assert!(!format!("{parsed:?}").contains("operator123"));
     }
 }

@@ -90,11 +90,16 @@ pub fn validate_spec(spec: &TokenSpec) -> Vec<Problem> {
             if !keys.insert(token.key()) {
                 push(format!(
                     "A key name must be unique within a secret. Key name '{}' is used more than once in secret '{}' in token spec '{}'.",
-                    token.key(), secret.name, spec.name
+                    token.key(),
+                    secret.name,
+                    spec.name
                 ));
             }
             if token.name.is_empty() {
-                push(format!("secret '{}' has a token with an empty name", secret.name));
+                push(format!(
+                    "secret '{}' has a token with an empty name",
+                    secret.name
+                ));
             }
             if token.key().is_empty() {
                 push(format!(
@@ -286,7 +291,9 @@ mod tests {
         ]);
         assert_eq!(
             messages(&s),
-            vec!["A secret cannot be re-defined and must be unique per spec. Secret 'dynatrace-token-dtp' in namespace 'dynatrace' is defined multiple times in spec 'default'."]
+            vec![
+                "A secret cannot be re-defined and must be unique per spec. Secret 'dynatrace-token-dtp' in namespace 'dynatrace' is defined multiple times in spec 'default'."
+            ]
         );
     }
 
@@ -294,11 +301,16 @@ mod tests {
     fn a_token_name_used_twice_in_a_secret_is_rejected() {
         let s = spec(vec![secret(
             "s",
-            vec![token("ingestion-token", Some("a")), token("ingestion-token", Some("b"))],
+            vec![
+                token("ingestion-token", Some("a")),
+                token("ingestion-token", Some("b")),
+            ],
         )]);
         assert_eq!(
             messages(&s),
-            vec!["A token name must be unique within a secret. Token name 'ingestion-token' is used more than once in secret 's' in token spec 'default'."]
+            vec![
+                "A token name must be unique within a secret. Token name 'ingestion-token' is used more than once in secret 's' in token spec 'default'."
+            ]
         );
     }
 
@@ -306,13 +318,23 @@ mod tests {
     fn a_key_used_twice_is_rejected_including_through_the_name_fallback() {
         let s = spec(vec![secret(
             "s",
-            vec![token("a", Some("dataIngestToken")), token("b", Some("dataIngestToken"))],
+            vec![
+                token("a", Some("dataIngestToken")),
+                token("b", Some("dataIngestToken")),
+            ],
         )]);
         assert_eq!(messages(&s).len(), 1);
-        assert!(messages(&s)[0].starts_with("A key name must be unique within a secret. Key name 'dataIngestToken'"));
+        assert!(
+            messages(&s)[0].starts_with(
+                "A key name must be unique within a secret. Key name 'dataIngestToken'"
+            )
+        );
         let s = spec(vec![secret(
             "s",
-            vec![token("x", Some("other-ingestion")), token("other-ingestion", None)],
+            vec![
+                token("x", Some("other-ingestion")),
+                token("other-ingestion", None),
+            ],
         )]);
         assert!(messages(&s)[0].contains("Key name 'other-ingestion'"));
     }
@@ -320,17 +342,26 @@ mod tests {
     #[test]
     fn empty_lists_and_reserved_keys_are_rejected() {
         assert_eq!(messages(&spec(vec![])), vec!["the spec defines no secrets"]);
-        assert_eq!(messages(&spec(vec![secret("s", vec![])])), vec!["secret 's' defines no tokens"]);
+        assert_eq!(
+            messages(&spec(vec![secret("s", vec![])])),
+            vec!["secret 's' defines no tokens"]
+        );
         let mut t = token("t", None);
         t.scopes.clear();
-        assert_eq!(messages(&spec(vec![secret("s", vec![t])])), vec!["token 't' in secret 's' has no scopes"]);
+        assert_eq!(
+            messages(&spec(vec![secret("s", vec![t])])),
+            vec!["token 't' in secret 's' has no scopes"]
+        );
         let m = messages(&spec(vec![secret("s", vec![token("t", Some("apiUrl"))])]));
         assert!(m[0].contains("uses key 'apiUrl'"), "{m:?}");
         let m = messages(&spec(vec![secret(
             "s",
             vec![token("a", Some("apiToken")), token("b", Some("apiTokenId"))],
         )]));
-        assert!(m[0].contains("collides with the id key of token 'a'"), "{m:?}");
+        assert!(
+            m[0].contains("collides with the id key of token 'a'"),
+            "{m:?}"
+        );
     }
 
     #[test]

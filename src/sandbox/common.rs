@@ -82,7 +82,10 @@ impl Control {
     }
     /// Writes (POST/PUT/PATCH/DELETE) received so far.
     pub fn writes(&self) -> Vec<Recorded> {
-        self.requests().into_iter().filter(Recorded::is_write).collect()
+        self.requests()
+            .into_iter()
+            .filter(Recorded::is_write)
+            .collect()
     }
     pub fn clear_requests(&self) {
         self.inner.log.lock().expect("log lock").clear();
@@ -101,7 +104,9 @@ impl Control {
         let mut faults = self.inner.faults.lock().expect("fault lock");
         let idx = faults.iter().position(|f| {
             f.system.as_deref().is_none_or(|s| system.starts_with(s))
-                && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && path.contains(&f.path_contains)
                 && f.times != Some(0)
         })?;
@@ -168,15 +173,20 @@ async fn record_and_inject(system: &str, control: Control, req: Request, next: N
     }
     if let Some(rule) = control.take_fault(system, &method, &path) {
         let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = rule.body.unwrap_or_else(|| default_error_body(system, status, &path));
+        let body = rule
+            .body
+            .unwrap_or_else(|| default_error_body(system, status, &path));
         let mut resp = (status, axum::Json(body)).into_response();
         if let Some(ra) = rule.retry_after {
-            resp.headers_mut()
-                .insert("retry-after", HeaderValue::from_str(&ra.to_string()).expect("digits"));
+            resp.headers_mut().insert(
+                "retry-after",
+                HeaderValue::from_str(&ra.to_string()).expect("digits"),
+            );
         }
         return resp;
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// The error body a real server of `system` would send.

@@ -19,6 +19,9 @@
 //! change the server right after a client read the latest sha.
 
 use super::common::{self, Control, Served};
+use crate::clients::appinterface::{
+    DYNATRACE_ENVIRONMENT_SCHEMA, OCM_ENVIRONMENT_SCHEMA, SETTINGS_SCHEMA, TOKEN_SPEC_SCHEMA,
+};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
 };
@@ -42,10 +45,6 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-const TOKEN_SPEC_SCHEMA: &str = "/dynatrace/dynatrace-token-provider-token-spec-1.yml";
-const DYNATRACE_ENVIRONMENT_SCHEMA: &str = "/dependencies/dynatrace-environment-1.yml";
-const OCM_ENVIRONMENT_SCHEMA: &str = "/openshift/openshift-cluster-manager-environment-1.yml";
-const SETTINGS_SCHEMA: &str = "/app-interface/app-interface-settings-1.yml";
 const INTEGRATION_SCHEMA: &str = "/app-sre/integration-1.yml";
 
 type SandboxSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
@@ -71,12 +70,12 @@ struct ServerState {
 }
 
 /// One loaded bundle: datafiles by path (each with its `path` set, as qontract-server does).
-pub struct Bundle {
-    pub sha: String,
+struct Bundle {
+    sha: String,
     /// A made-up git commit (40 hex), stable for a sha.
-    pub commit: String,
+    commit: String,
     /// Unix seconds at load time, as a string (qontract-server's `gitCommitTimestamp`).
-    pub timestamp: String,
+    timestamp: String,
     datafiles: BTreeMap<String, Value>,
 }
 
@@ -795,10 +794,8 @@ impl Filter {
                     e.set("gqlType", ty);
                 }));
             };
-            let is_list = matches!(
-                MetaTypeName::create(&field.ty).unwrap_non_null(),
-                MetaTypeName::List(_)
-            );
+            // `[T!]` or `[T!]!`.
+            let is_list = field.ty.starts_with('[');
             let cond = match value {
                 Value::Array(a) if is_list => Cond::ListEq(a.clone()),
                 Value::Object(o) if o.contains_key("in") => {
@@ -860,19 +857,6 @@ fn js_strict_eq(a: &Value, b: &Value) -> bool {
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         _ => false,
-    }
-}
-
-trait UnwrapNonNull<'a> {
-    fn unwrap_non_null(self) -> MetaTypeName<'a>;
-}
-
-impl<'a> UnwrapNonNull<'a> for MetaTypeName<'a> {
-    fn unwrap_non_null(self) -> MetaTypeName<'a> {
-        match self {
-            MetaTypeName::NonNull(inner) => MetaTypeName::create(inner),
-            other => other,
-        }
     }
 }
 

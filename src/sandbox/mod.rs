@@ -103,7 +103,10 @@ impl Sandbox {
                 (path, v)
             })
             .collect();
-        let gql = graphql::GraphqlSandbox::new(datafiles.clone(), fixture.app_interface.authorization.clone());
+        let gql = graphql::GraphqlSandbox::new(
+            datafiles.clone(),
+            fixture.app_interface.authorization.clone(),
+        );
         let gql_served = common::serve("graphql", gql.router(), control.clone()).await?;
         Ok(Self {
             control,
@@ -119,7 +122,9 @@ impl Sandbox {
     /// Parses and starts a YAML fixture.
     pub async fn start_yaml(text: &str) -> Result<Self, String> {
         let fixture = Fixture::from_yaml(text)?;
-        Self::start(fixture).await.map_err(|e| format!("sandbox: {e}"))
+        Self::start(fixture)
+            .await
+            .map_err(|e| format!("sandbox: {e}"))
     }
 
     /// The qontract-server GraphQL endpoint (`/graphql`).
@@ -178,9 +183,12 @@ fn substitute(v: &mut Value, vars: &BTreeMap<String, String>) {
                 }
             }
             while let Some(start) = s.find("${base64:") {
-                let Some(len) = s[start..].find('}') else { break };
+                let Some(len) = s[start..].find('}') else {
+                    break;
+                };
                 let inner = s[start + 9..start + len].to_owned();
-                let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, inner);
+                let encoded =
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, inner);
                 s.replace_range(start..start + len + 1, &encoded);
             }
         }

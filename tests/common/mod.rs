@@ -79,9 +79,22 @@ pub fn world() -> Value {
             "accessTokenClientSecret": {"path": "ocm/ocm-env", "field": "client_secret"},
         }),
     );
-    datafiles.insert("/dynatrace/default.yml".into(), spec("default", "dynatrace-token-dtp", &[operator, ingestion]));
-    datafiles.insert("/dynatrace/regional.yml".into(), spec("regional-spec", "dynatrace-token-dtp", &[operator, ingestion]));
-    datafiles.insert("/dynatrace/slo.yml".into(), spec("slo-spec", "dynatrace-slo-token-dtp", &[ingestion]));
+    datafiles.insert(
+        "/dynatrace/default.yml".into(),
+        spec("default", "dynatrace-token-dtp", &[operator, ingestion]),
+    );
+    datafiles.insert(
+        "/dynatrace/regional.yml".into(),
+        spec(
+            "regional-spec",
+            "dynatrace-token-dtp",
+            &[operator, ingestion],
+        ),
+    );
+    datafiles.insert(
+        "/dynatrace/slo.yml".into(),
+        spec("slo-spec", "dynatrace-slo-token-dtp", &[ingestion]),
+    );
     let mut dt_secrets = serde_json::Map::new();
     for t in tenants {
         dt_secrets.insert(t.into(), json!({"bootstrap_token": bootstrap(t)}));
@@ -109,8 +122,17 @@ pub fn v3_labels() -> Value {
 }
 
 /// Adds `cluster_a` (or another) to the world.
-pub fn add_cluster<'a>(world: &'a mut Value, id: &str, uuid: &str, org: &str, hcp: bool, labels: Value) -> &'a mut Value {
-    let clusters = world["ocm"][ENV]["clusters"].as_array_mut().expect("clusters");
+pub fn add_cluster<'a>(
+    world: &'a mut Value,
+    id: &str,
+    uuid: &str,
+    org: &str,
+    hcp: bool,
+    labels: Value,
+) -> &'a mut Value {
+    let clusters = world["ocm"][ENV]["clusters"]
+        .as_array_mut()
+        .expect("clusters");
     clusters.push(json!({
         "id": id,
         "external_id": uuid,
@@ -126,7 +148,10 @@ pub fn add_cluster<'a>(world: &'a mut Value, id: &str, uuid: &str, org: &str, hc
 /// A Secret exactly as the Python integration writes it, for `tenant`.
 pub fn python_secret(name: &str, tenant: &str, tokens: &[(&str, &str, &str)]) -> Value {
     let mut data = serde_json::Map::new();
-    data.insert("apiUrl".into(), json!(format!("${{base64:${{DYNATRACE_URL}}/e/{tenant}/api}}")));
+    data.insert(
+        "apiUrl".into(),
+        json!(format!("${{base64:${{DYNATRACE_URL}}/e/{tenant}/api}}")),
+    );
     for (key, id, value) in tokens {
         data.insert((*key).into(), json!(b64(value)));
         data.insert(format!("{key}Id"), json!(b64(id)));
@@ -159,13 +184,28 @@ pub fn b64(s: &str) -> String {
 
 pub fn unb64(v: &Value) -> String {
     let s = v.as_str().expect("base64 string");
-    String::from_utf8(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, s).expect("b64")).expect("utf8")
+    String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, s).expect("b64"),
+    )
+    .expect("utf8")
 }
 
 /// A token in Dynatrace.
-pub fn dt_token(world: &mut Value, tenant: &str, id: &str, name: &str, token: &str, scopes: &[&str]) {
-    let tenants = world["dynatrace"]["tenants"].as_array_mut().expect("tenants");
-    let t = tenants.iter_mut().find(|t| t["id"] == tenant).expect("tenant");
+pub fn dt_token(
+    world: &mut Value,
+    tenant: &str,
+    id: &str,
+    name: &str,
+    token: &str,
+    scopes: &[&str],
+) {
+    let tenants = world["dynatrace"]["tenants"]
+        .as_array_mut()
+        .expect("tenants");
+    let t = tenants
+        .iter_mut()
+        .find(|t| t["id"] == tenant)
+        .expect("tenant");
     t["tokens"].as_array_mut().expect("tokens").push(json!({
         "id": id, "name": name, "token": token, "scopes": scopes, "enabled": true,
     }));
@@ -179,7 +219,9 @@ pub struct Harness {
 }
 
 pub async fn start(world: &Value) -> Harness {
-    let sandbox = Sandbox::start_yaml(&world.to_string()).await.expect("sandbox starts");
+    let sandbox = Sandbox::start_yaml(&world.to_string())
+        .await
+        .expect("sandbox starts");
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("config.toml");
     std::fs::write(&config, sandbox.config_toml()).expect("config written");
@@ -225,12 +267,17 @@ impl Harness {
 pub fn token_writes<'a>(writes: &'a [Recorded], tenant: &str, method: &str) -> Vec<&'a Recorded> {
     writes
         .iter()
-        .filter(|w| w.method == method && w.path.starts_with(&format!("/e/{tenant}/api/v2/apiTokens")))
+        .filter(|w| {
+            w.method == method && w.path.starts_with(&format!("/e/{tenant}/api/v2/apiTokens"))
+        })
         .collect()
 }
 
 pub fn ocm_writes<'a>(writes: &'a [Recorded], what: &str) -> Vec<&'a Recorded> {
-    writes.iter().filter(|w| w.system.starts_with("ocm") && w.path.contains(what)).collect()
+    writes
+        .iter()
+        .filter(|w| w.system.starts_with("ocm") && w.path.contains(what))
+        .collect()
 }
 
 pub fn scopes(v: &[&str]) -> Value {

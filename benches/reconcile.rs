@@ -1,0 +1,341 @@
+//! `make bench`: speed and memory of dtp at fleet scale.
+//!
+//! 1. Planning (pure): `desired_state` + `plan` for 1 000 and 10 000 clusters, both for a fleet
+//!    the Python integration already provisioned (everything compared, nothing to do) and for a
+//!    new fleet (every token and bundle to create).
+//! 2. The `dtp` binary against an in-process sandbox fleet of 1 000 clusters: the first run
+//!    (creates 2 000 tokens and 1 000 bundles) and the second run (nothing to do): wall time,
+//!    requests, and the process's peak RSS (VmHWM, polled from /proc).
+
+use dtp::clients::DiscoveredCluster;
+use dtp::desired::desired_state;
+use dtp::model::bundle::{BundleKind, DesiredSecret, Resources, TokenValue, render_secret};
+use dtp::model::*;
+use dtp::plan::{CurrentState, TenantTokens, plan};
+use secrecy::SecretString;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const OPERATOR: [&str; 6] = [
+    "activeGateTokenManagement.create",
+    "entities.read",
+    "settings.write",
+    "settings.read",
+    "DataExport",
+    "InstallerDownload",
+];
+const INGEST: [&str; 3] = ["metrics.ingest", "logs.ingest", "events.ingest"];
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+fn data() -> AppInterfaceData {
+    let tenant = |id: &str| DynatraceEnvironment {
+        name: id.into(),
+        environment_id: id.into(),
+        environment_url: format!("https://{id}.live.dynatrace.com"),
+        bootstrap_token: VaultSecretRef {
+            path: "p".into(),
+            field: "f".into(),
+            version: None,
+            format: None,
+        },
+        source: None,
+    };
+    AppInterfaceData {
+        dynatrace_environments: vec![tenant("abc12345"), tenant("xyz67890")],
+        ocm_environments: vec![],
+        token_specs: vec![TokenSpec {
+            name: "default".into(),
+            ocm_org_ids: vec!["org".into()],
+            secrets: vec![SpecSecret {
+                name: "dynatrace-token-dtp".into(),
+                namespace: "dynatrace".into(),
+                tokens: vec![
+                    SpecToken {
+                        name: "operator-token".into(),
+                        key_name_in_secret: Some("apiToken".into()),
+                        scopes: s(&OPERATOR),
+                    },
+                    SpecToken {
+                        name: "ingestion-token".into(),
+                        key_name_in_secret: Some("dataIngestToken".into()),
+                        scopes: s(&INGEST),
+                    },
+                ],
+            }],
+            source: None,
+        }],
+        vault: false,
+        bundle_sha: None,
+    }
+}
+
+fn uuid(i: usize) -> String {
+    format!("{i:08x}-0000-4000-8000-{i:012x}")
+}
+
+fn fleet(n: usize) -> Vec<(OcmEnvName, DiscoveredCluster)> {
+    (0..n)
+        .map(|i| {
+            let tenant = if i % 2 == 0 { "abc12345" } else { "xyz67890" };
+            (
+                OcmEnvName::from("production"),
+                DiscoveredCluster {
+                    id: ClusterId::new(format!("c{i}")),
+                    external_id: ExternalClusterId::new(uuid(i)),
+                    name: format!("cluster-{i}"),
+                    subscription_id: SubscriptionId::new(format!("s{i}")),
+                    organization_id: "org".into(),
+                    is_hcp: i % 3 == 0,
+                    labels: vec![
+                        ("sre-capabilities.dtp.v2.tenant".into(), tenant.into()),
+                        (
+                            "sre-capabilities.dtp.v2.token-spec".into(),
+                            "default".into(),
+                        ),
+                    ],
+                },
+            )
+        })
+        .collect()
+}
+
+/// The current state the Python integration would have left: every token present, every
+/// bundle in its layout.
+fn provisioned(
+    data: &AppInterfaceData,
+    clusters: &[(OcmEnvName, DiscoveredCluster)],
+) -> CurrentState {
+    let desired = desired_state(data, clusters);
+    let mut tenants: BTreeMap<TenantId, Vec<dtp::clients::DtToken>> = BTreeMap::new();
+    let mut bundles = BTreeMap::new();
+    for (n, dc) in desired.clusters.iter().enumerate() {
+        let mut secrets = Vec::new();
+        for sec in &dc.secrets {
+            let mut tokens = Vec::new();
+            for (k, t) in sec.tokens.iter().enumerate() {
+                let id = format!("dt0c01.{:0>24}", n * 2 + k);
+                tenants
+                    .entry(sec.tenant.clone())
+                    .or_default()
+                    .push(dtp::clients::DtToken {
+                        id: TokenId::new(id.clone()),
+                        name: t.token_name.clone(),
+                        enabled: Some(true),
+                        expiration_date: None,
+                        scopes: Some(t.scopes.clone()),
+                    });
+                tokens.push((
+                    t.key.clone(),
+                    TokenValue::Existing {
+                        token: SecretString::from(format!("{id}.{:0>64}", n)),
+                        id,
+                    },
+                ));
+            }
+            secrets.push(DesiredSecret {
+                name: sec.name.clone(),
+                namespace: sec.namespace.clone(),
+                api_url: sec.api_url.clone(),
+                tokens,
+            });
+        }
+        let resolve = |v: &TokenValue| match v {
+            TokenValue::Existing { id, token } => Some((id.clone(), token.clone())),
+            TokenValue::Slot(_) => None,
+        };
+        let res = Resources(
+            secrets
+                .iter()
+                .filter_map(|s| render_secret(s, &resolve))
+                .collect(),
+        );
+        bundles.insert(
+            (dc.cluster.ocm_env.clone(), dc.cluster.id.clone()),
+            Ok(Some(res)),
+        );
+    }
+    CurrentState {
+        now: chrono::Utc::now(),
+        tenants: tenants
+            .into_iter()
+            .map(|(t, v)| (t, Ok(TenantTokens::new(v))))
+            .collect(),
+        bundles,
+    }
+}
+
+fn fresh(data: &AppInterfaceData, clusters: &[(OcmEnvName, DiscoveredCluster)]) -> CurrentState {
+    let desired = desired_state(data, clusters);
+    CurrentState {
+        now: chrono::Utc::now(),
+        tenants: data
+            .dynatrace_environments
+            .iter()
+            .map(|e| (e.environment_id.clone(), Ok(TenantTokens::default())))
+            .collect(),
+        bundles: desired
+            .clusters
+            .iter()
+            .map(|c| ((c.cluster.ocm_env.clone(), c.cluster.id.clone()), Ok(None)))
+            .collect(),
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn vm_hwm_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn bench_plan() {
+    println!("## Planning (pure: desired_state + plan), median of 5");
+    println!("| clusters | state | time | per cluster | actions |");
+    println!("|---:|---|---:|---:|---:|");
+    let data = data();
+    for n in [1_000usize, 10_000] {
+        let clusters = fleet(n);
+        for (label, current) in [
+            ("provisioned (no change)", provisioned(&data, &clusters)),
+            ("new fleet", fresh(&data, &clusters)),
+        ] {
+            let mut times = Vec::new();
+            let mut actions = 0;
+            for _ in 0..5 {
+                let t = Instant::now();
+                let desired = desired_state(&data, &clusters);
+                let p = plan(&desired, &current);
+                times.push(t.elapsed());
+                actions = p.action_count();
+                std::hint::black_box(&p);
+            }
+            if label.starts_with("provisioned") {
+                assert_eq!(actions, 0, "a provisioned fleet plans nothing");
+            }
+            let m = median(times);
+            println!(
+                "| {n} | {label} | {:.1} ms | {:.1} µs | {actions} |",
+                m.as_secs_f64() * 1e3,
+                m.as_secs_f64() * 1e6 / n as f64
+            );
+        }
+    }
+    println!(
+        "\nbench process peak RSS after planning: {} MiB\n",
+        vm_hwm_kib("self").unwrap_or(0) / 1024
+    );
+}
+
+fn sandbox_fleet(n: usize) -> serde_json::Value {
+    let spec = json!({
+        "$schema": "/dynatrace/dynatrace-token-provider-token-spec-1.yml",
+        "name": "default", "description": "d", "ocm_org_ids": ["org"],
+        "secrets": [{"name": "dynatrace-token-dtp", "namespace": "dynatrace", "tokens": [
+            {"name": "operator-token", "keyNameInSecret": "apiToken", "scopes": OPERATOR},
+            {"name": "ingestion-token", "keyNameInSecret": "dataIngestToken", "scopes": INGEST},
+        ]}],
+    });
+    let boot = "dt0c01.BENCHBOOTSTRAP0000000000.SECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSE";
+    let clusters: Vec<_> = (0..n)
+        .map(|i| json!({
+            "id": format!("c{i:05}"), "external_id": uuid(i), "name": format!("cluster-{i}"), "organization": "org",
+            "product": if i % 3 == 0 { "rosa" } else { "osd" }, "hcp": i % 3 == 0,
+            "labels": {"sre-capabilities.dtp.v2.tenant": "abc12345", "sre-capabilities.dtp.v2.token-spec": "default"},
+        }))
+        .collect();
+    json!({
+        "app_interface": {"datafiles": {
+            "/settings.yml": {"$schema": "/app-interface/app-interface-settings-1.yml", "vault": false},
+            "/spec.yml": spec,
+            "/dt.yml": {"$schema": "/dependencies/dynatrace-environment-1.yml", "name": "dt", "description": "d",
+                "environmentID": "abc12345", "environmentUrl": "${DYNATRACE_URL}/e/abc12345",
+                "bootstrapToken": {"path": "dynatrace", "field": "bootstrap_token"}},
+            "/ocm.yml": {"$schema": "/openshift/openshift-cluster-manager-environment-1.yml", "name": "production",
+                "description": "d", "labels": {}, "url": "${OCM_URL:production}", "accessTokenClientId": "dtp",
+                "accessTokenUrl": "${OCM_URL:production}/auth/realms/redhat-external/protocol/openid-connect/token",
+                "accessTokenClientSecret": {"path": "ocm", "field": "client_secret"}},
+        }},
+        "ocm": {"production": {"clients": [{"client_id": "dtp", "client_secret": "bench-client-secret"}], "clusters": clusters}},
+        "dynatrace": {"tenants": [{"id": "abc12345", "bootstrap_token": boot, "tokens": []}]},
+        "config_secrets": {"ocm": {"client_secret": "bench-client-secret"}, "dynatrace": {"bootstrap_token": boot}},
+    })
+}
+
+async fn run_binary(config: &std::path::Path, extra: &[&str]) -> (Duration, u64, i32) {
+    let start = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dtp"))
+        .args(["--log-level", "error", "run", "--config"])
+        .arg(config)
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("dtp starts");
+    let pid = child.id().expect("pid").to_string();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = vm_hwm_kib(&pid) {
+            peak = peak.max(kib);
+        }
+        tokio::select! {
+            st = child.wait() => break st.expect("dtp exits"),
+            _ = tokio::time::sleep(Duration::from_millis(2)) => {}
+        }
+    };
+    (start.elapsed(), peak, status.code().unwrap_or(-1))
+}
+
+async fn bench_runs() {
+    let n = 1_000;
+    println!(
+        "## The dtp binary against the sandbox: {n} clusters (1/3 HCP), 1 tenant, concurrency 8"
+    );
+    let sandbox = dtp::sandbox::Sandbox::start_yaml(&sandbox_fleet(n).to_string())
+        .await
+        .expect("sandbox");
+    let dir = std::env::temp_dir().join(format!("dtp-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(&config, sandbox.config_toml()).unwrap();
+    println!("| run | wall time | requests | writes | peak RSS | exit |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (label, args) in [
+        ("dry-run, new fleet", &["--dry-run"][..]),
+        ("first run (create all)", &["--no-dry-run"][..]),
+        ("second run (no change)", &["--no-dry-run"][..]),
+    ] {
+        sandbox.control.clear_requests();
+        let (t, rss, code) = run_binary(&config, args).await;
+        println!(
+            "| {label} | {:.2} s | {} | {} | {:.1} MiB | {code} |",
+            t.as_secs_f64(),
+            sandbox.control.requests().len(),
+            sandbox.control.writes().len(),
+            rss as f64 / 1024.0
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = BundleKind::SyncSet;
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing to parse.
+    bench_plan();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(bench_runs());
+}
