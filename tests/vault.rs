@@ -1202,3 +1202,111 @@ async fn an_unreachable_server_is_a_transport_error_after_retries() {
     assert!(matches!(e, SecretError::Transport { .. }), "{e:?}");
     assert!(e.to_string().contains("approle login"), "{e}");
 }
+
+// ---- a whole run with secrets from Vault ----------------------------------------------------
+
+#[cfg(feature = "sandbox")]
+mod common;
+
+/// The full reconcile, as configured by a user: app-interface says `vault: true`, config.toml
+/// has `[vault]` with AppRole credentials, the OCM client secret and a base64 bootstrap token
+/// live in KV v2 without a pinned version; dtp logs in with a least-privilege role and
+/// delivers.
+#[cfg(feature = "sandbox")]
+#[tokio::test]
+async fn a_whole_run_reads_its_secrets_from_vault_with_approle() {
+    use dtp::cli::{Env, SourceArgs};
+    use dtp::reconcile::{RunOptions, run};
+    use dtp::settings::Settings;
+
+    let b = bao();
+    let pem = std::fs::read(&b.ca_bundle).expect("CA");
+    let http = reqwest::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).expect("PEM"))
+        .build()
+        .expect("client");
+    let root = Root {
+        http,
+        addr: b.addr.clone(),
+    };
+    let b64 = base64::engine::general_purpose::STANDARD.encode(common::bootstrap("dt_tenant_a"));
+    root.post(
+        "secret/data/dtp-run/ocm",
+        json!({"data": {"client_secret": common::CLIENT_SECRET}}),
+    )
+    .await
+    .expect("write OCM secret");
+    root.post(
+        "secret/data/dtp-run/dynatrace",
+        json!({"data": {"bootstrap_token": b64}}),
+    )
+    .await
+    .expect("write bootstrap token");
+    root.policy(
+        "dtp-run",
+        r#"path "secret/data/dtp-run/*" { capabilities = ["read"] }"#,
+    )
+    .await
+    .expect("policy");
+    let (role_id, secret_id) = root
+        .approle(
+            "dtp-run",
+            json!({"token_policies": ["dtp-run"], "token_ttl": "1h"}),
+        )
+        .await
+        .expect("approle");
+
+    let mut w = common::world();
+    let files = &mut w["app_interface"]["datafiles"];
+    files["/app-interface/settings.yml"]["vault"] = json!(true);
+    files["/openshift/ocm-env.yml"]["accessTokenClientSecret"] =
+        json!({"path": "secret/dtp-run/ocm", "field": "client_secret"});
+    files["/dependencies/dynatrace/dt_tenant_a.yml"]["bootstrapToken"] =
+        json!({"path": "secret/dtp-run/dynatrace", "field": "bootstrap_token", "format": "base64"});
+    w["config_secrets"] = json!({});
+    common::add_cluster(
+        &mut w,
+        "cluster_a",
+        "external_id_a",
+        "ocm_org_id_a",
+        false,
+        common::v2_labels("dt_tenant_a", "default"),
+    );
+    let sandbox = dtp::sandbox::Sandbox::start_yaml(&w.to_string())
+        .await
+        .expect("sandbox");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    let toml = format!(
+        "{}\n[vault]\nserver = \"{}\"\nrole_id = \"{role_id}\"\nsecret_id = \"{secret_id}\"\n",
+        sandbox.config_toml(),
+        b.addr
+    );
+    std::fs::write(&config, toml).expect("config");
+    let args = SourceArgs {
+        config: Some(config),
+        app_interface_dir: None,
+        graphql_server: None,
+        ca_bundle: Some(b.ca_bundle.clone()),
+    };
+    let deps = Settings::from_args(&args, &Env::default())
+        .expect("settings")
+        .dependencies()
+        .expect("deps");
+    let report = run(
+        &deps,
+        &RunOptions {
+            dry_run: false,
+            ..RunOptions::default()
+        },
+    )
+    .await
+    .expect("run");
+    assert_eq!(report.exit_code(), 0, "{:?}", report.errors());
+    let ss = sandbox
+        .ocm_env(common::ENV)
+        .syncset("cluster_a")
+        .expect("delivered");
+    assert_eq!(ss.len(), 1);
+}
