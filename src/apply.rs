@@ -15,6 +15,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
 /// The clients the executor writes through.
@@ -36,6 +37,8 @@ pub struct ClusterOutcome {
     pub bundle: Option<BundleOp>,
     pub service_log: Option<String>,
     pub errors: Vec<String>,
+    /// False when the run was cancelled before this cluster started (nothing was written).
+    pub started: bool,
 }
 
 impl ClusterOutcome {
@@ -45,11 +48,25 @@ impl ClusterOutcome {
 }
 
 /// Applies every non-empty cluster plan, at most `concurrency` clusters at a time. Returns one
-/// outcome per changed cluster, in plan order.
-pub async fn apply(plan: &Plan, writers: &Writers, concurrency: usize) -> Vec<ClusterOutcome> {
+/// outcome per changed cluster, in plan order. Once `cancel` fires no further cluster is
+/// started (their outcome has `started: false`); clusters in flight finish, so a token is
+/// never left created but undelivered.
+pub async fn apply(
+    plan: &Plan,
+    writers: &Writers,
+    concurrency: usize,
+    cancel: &CancellationToken,
+) -> Vec<ClusterOutcome> {
     let mut outcomes: Vec<(usize, ClusterOutcome)> =
         futures::stream::iter(plan.changes().enumerate())
             .map(|(i, cp)| async move {
+                if cancel.is_cancelled() {
+                    let skipped = ClusterOutcome {
+                        cluster: Some(cp.cluster.clone()),
+                        ..Default::default()
+                    };
+                    return (i, skipped);
+                }
                 let span = info_span!(
                     "cluster",
                     ocm_env = %cp.cluster.ocm_env,
@@ -69,6 +86,7 @@ async fn apply_cluster(cp: &ClusterPlan, w: &Writers) -> ClusterOutcome {
     let c = &cp.cluster;
     let mut out = ClusterOutcome {
         cluster: Some(c.clone()),
+        started: true,
         ..Default::default()
     };
     let Some(ocm) = w.ocm.get(&c.ocm_env) else {

@@ -7,6 +7,7 @@ use crate::report::PlanFormat;
 use crate::telemetry::LogFormat;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Exit code: success (also a dry-run with a plan, and `validate` with no problem).
 pub const EXIT_OK: i32 = 0;
@@ -106,6 +107,68 @@ pub struct RunArgs {
     /// Clusters (and tenants) processed at once.
     #[arg(long, env = "DTP_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+    /// Loop: reconcile, sleep this long (e.g. 5m, 300s), repeat. Without it (and without
+    /// SLEEP_DURATION_SECS), or when RUN_ONCE is set, dtp runs once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Time limit of one run (e.g. 10m, or seconds): when hit, no new cluster is started,
+    /// writes in flight finish, and the run reports.
+    #[arg(long, env = "RUNNER_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Port of /metrics, /healthz and /readyz (loop mode).
+    #[arg(long, env = "PROMETHEUS_PORT", default_value_t = 9090)]
+    pub metrics_port: u16,
+    /// PR checks: in dry-run, exit 0 without touching OCM or Dynatrace when the desired state
+    /// at this app-interface bundle sha equals the current one.
+    #[arg(long, env = "EARLY_EXIT_COMPARE_SHA", value_name = "SHA")]
+    pub early_exit_compare_sha: Option<String>,
+    /// Number of shards (processes) sharing the fleet.
+    #[arg(long, env = "SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub shards: u32,
+    /// This process's shard, 0 ≤ K < --shards.
+    #[arg(long, env = "SHARD_ID", default_value_t = 0)]
+    pub shard_id: u32,
+}
+
+/// Parses a duration: `300` (seconds), `300s`, `5m`, `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration (e.g. 300, 90s, 5m): {e}"))
+}
+
+/// One run or a loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Once,
+    Loop { interval: Duration },
+}
+
+/// Resolves the run mode: `--interval` beats `RUN_ONCE` (any non-empty value means once, as in
+/// qontract-reconcile's run-integration), which beats `SLEEP_DURATION_SECS`; default once.
+pub fn resolve_mode(args: &RunArgs, env: &Env) -> Result<Mode, String> {
+    if let Some(interval) = args.interval {
+        return loop_mode(interval);
+    }
+    if env.run_once.as_deref().is_some_and(|v| !v.is_empty()) {
+        return Ok(Mode::Once);
+    }
+    match env.sleep_duration_secs.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => {
+            loop_mode(parse_duration(v).map_err(|e| format!("SLEEP_DURATION_SECS: {e}"))?)
+        }
+        _ => Ok(Mode::Once),
+    }
+}
+
+fn loop_mode(interval: Duration) -> Result<Mode, String> {
+    if interval.is_zero() {
+        return Err("the loop interval must be positive".into());
+    }
+    Ok(Mode::Loop { interval })
 }
 
 #[cfg(feature = "sandbox")]
@@ -130,6 +193,18 @@ pub struct Env {
     pub kube_sa_token_path: Option<String>,
     /// `SSL_CERT_FILE`.
     pub ssl_cert_file: Option<String>,
+    /// `RUN_ONCE`: any non-empty value means one run.
+    pub run_once: Option<String>,
+    /// `SLEEP_DURATION_SECS`: the loop interval when `--interval` is not given.
+    pub sleep_duration_secs: Option<String>,
+    /// `PUSHGATEWAY_ENABLED`, `PUSHGATEWAY_URL`, `PUSHGATEWAY_USERNAME`, `PUSHGATEWAY_PASSWORD`.
+    pub pushgateway_enabled: Option<String>,
+    pub pushgateway_url: Option<String>,
+    pub pushgateway_username: Option<String>,
+    pub pushgateway_password: Option<String>,
+    /// `UNLEASH_API_URL`, `UNLEASH_CLIENT_ACCESS_TOKEN`: the feature toggle.
+    pub unleash_api_url: Option<String>,
+    pub unleash_client_access_token: Option<String>,
 }
 
 impl Env {
@@ -140,6 +215,14 @@ impl Env {
             vault_token: var("VAULT_TOKEN"),
             kube_sa_token_path: var("KUBE_SA_TOKEN_PATH"),
             ssl_cert_file: var("SSL_CERT_FILE"),
+            run_once: var("RUN_ONCE"),
+            sleep_duration_secs: var("SLEEP_DURATION_SECS"),
+            pushgateway_enabled: var("PUSHGATEWAY_ENABLED"),
+            pushgateway_url: var("PUSHGATEWAY_URL"),
+            pushgateway_username: var("PUSHGATEWAY_USERNAME"),
+            pushgateway_password: var("PUSHGATEWAY_PASSWORD"),
+            unleash_api_url: var("UNLEASH_API_URL"),
+            unleash_client_access_token: var("UNLEASH_CLIENT_ACCESS_TOKEN"),
         }
     }
 }
@@ -224,6 +307,46 @@ mod tests {
             resolve_dry_run(&run_args(&["--no-dry-run", "--dry-run"]), &env(None)),
             Ok(true)
         );
+    }
+
+    #[test]
+    fn the_run_mode_follows_interval_run_once_and_sleep_duration() {
+        let e = |once: Option<&str>, sleep: Option<&str>| Env {
+            run_once: once.map(Into::into),
+            sleep_duration_secs: sleep.map(Into::into),
+            ..Env::default()
+        };
+        let five = Mode::Loop {
+            interval: Duration::from_secs(300),
+        };
+        assert_eq!(resolve_mode(&run_args(&[]), &e(None, None)), Ok(Mode::Once));
+        assert_eq!(
+            resolve_mode(&run_args(&["--interval", "5m"]), &e(None, None)),
+            Ok(five)
+        );
+        assert_eq!(
+            resolve_mode(&run_args(&[]), &e(None, Some("300"))),
+            Ok(five)
+        );
+        // Any non-empty RUN_ONCE, even "false", means once (qontract-reconcile semantics).
+        assert_eq!(
+            resolve_mode(&run_args(&[]), &e(Some("false"), Some("300"))),
+            Ok(Mode::Once)
+        );
+        assert_eq!(
+            resolve_mode(&run_args(&["--interval", "5m"]), &e(Some("true"), None)),
+            Ok(five)
+        );
+        assert!(resolve_mode(&run_args(&[]), &e(None, Some("soon"))).is_err());
+        assert!(resolve_mode(&run_args(&["--interval", "0s"]), &e(None, None)).is_err());
+    }
+
+    #[test]
+    fn durations_accept_seconds_and_units() {
+        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("five").is_err());
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! The subcommands: what `dtp run`, `dtp validate` and `dtp demo` do, end to end, returning
 //! the process exit code. The plan goes to stdout; logs and the summary go to the log (stderr).
 
-use crate::cli::{Cli, Command, EXIT_INVALID, EXIT_OK, Env, RunArgs, SourceArgs, resolve_dry_run};
-use crate::reconcile::{self, RunOptions};
+use crate::cli::{
+    Cli, Command, EXIT_INVALID, EXIT_OK, Env, RunArgs, SourceArgs, resolve_dry_run, resolve_mode,
+};
+use crate::metrics::{Metrics, Pushgateway};
+use crate::reconcile::{self, Report, RunOptions};
 use crate::report::{self, PlanFormat};
+use crate::runner::{self, RunnerConfig};
 use crate::settings::Settings;
+use crate::shard::Shard;
 use tracing::{error, info};
 
 /// Runs the parsed command line; returns the exit code.
@@ -27,6 +32,14 @@ async fn run(args: RunArgs, env: Env) -> i32 {
         Ok(d) => d,
         Err(e) => return invalid(&e),
     };
+    let mode = match resolve_mode(&args, &env) {
+        Ok(m) => m,
+        Err(e) => return invalid(&e),
+    };
+    let shard = match Shard::new(args.shards, args.shard_id) {
+        Ok(s) => s,
+        Err(e) => return invalid(&e),
+    };
     let RunArgs {
         source,
         dry_run: _,
@@ -35,11 +48,36 @@ async fn run(args: RunArgs, env: Env) -> i32 {
         cluster,
         plan_format,
         concurrency,
+        interval: _,
+        timeout,
+        metrics_port,
+        early_exit_compare_sha,
+        shards: _,
+        shard_id: _,
     } = args;
-    let settings = match Settings::from_args(&source, &env) {
+    let mut settings = match Settings::from_args(&source, &env) {
         Ok(s) => s,
         Err(e) => return invalid(&e),
     };
+    let pushgateway = match Pushgateway::from_env(&env) {
+        Ok(p) => p,
+        Err(e) => return invalid(&e),
+    };
+    let metrics = Metrics::new(shard);
+    settings.http.observer = Some(metrics.http_observer());
+    let http = match settings.http.client() {
+        Ok(h) => h,
+        Err(e) => return invalid(&e),
+    };
+    if let Some(sha) = early_exit_compare_sha.as_deref() {
+        if dry_run {
+            if crate::early_exit::should_exit_early(&settings, &http, sha).await {
+                return EXIT_OK;
+            }
+        } else {
+            tracing::warn!("--early-exit-compare-sha only applies to dry-runs; ignored");
+        }
+    }
     let deps = match settings.dependencies() {
         Ok(d) => d,
         Err(e) => return invalid(&e),
@@ -49,8 +87,21 @@ async fn run(args: RunArgs, env: Env) -> i32 {
         ocm_envs: ocm_env,
         clusters: cluster,
         concurrency: usize::from(concurrency),
+        shard,
+        ..RunOptions::default()
     };
-    run_with(&deps, &opts, plan_format).await
+    let cfg = RunnerConfig {
+        mode,
+        timeout,
+        plan_format,
+        env: env.clone(),
+        http,
+        metrics,
+        metrics_port,
+        pushgateway,
+    };
+    let shutdown = runner::shutdown_on_signals();
+    runner::run(&deps, &opts, &cfg, &shutdown).await
 }
 
 /// Runs one reconcile with the given dependencies, prints the plan and logs the summary.
@@ -59,6 +110,15 @@ pub async fn run_with(
     opts: &RunOptions,
     plan_format: PlanFormat,
 ) -> i32 {
+    run_report(deps, opts, plan_format).await.0
+}
+
+/// Like [`run_with`], also returning the report (`None` when the run could not start).
+pub async fn run_report(
+    deps: &reconcile::Dependencies,
+    opts: &RunOptions,
+    plan_format: PlanFormat,
+) -> (i32, Option<Report>) {
     match reconcile::run(deps, opts).await {
         Ok(report) => {
             print!("{}", report::render_plan(&report, plan_format));
@@ -69,12 +129,12 @@ pub async fn run_with(
             } else {
                 error!(exit_code = code, "{summary}");
             }
-            code
+            (code, Some(report))
         }
         Err(e) => {
             let code = e.exit_code();
             error!(exit_code = code, "{e}");
-            code
+            (code, None)
         }
     }
 }

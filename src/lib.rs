@@ -12,6 +12,7 @@
 //! - [`plan`]: desired + current → the [`plan::Plan`] (every write dtp would make). Pure.
 //! - [`apply`]: performs a plan; the only place that writes.
 //! - [`reconcile`]: one run: inputs → current state → plan → (apply) → report.
+//! - [`metrics`]: Prometheus metrics, `/metrics` `/healthz` `/readyz`, the Pushgateway push.
 //! - [`clients`]: one trait + one HTTP client per external system (app-interface, Vault, OCM,
 //!   Dynatrace).
 //! - [`config`], [`settings`] and [`cli`]: config.toml, flags and env vars, turned once into a validated
@@ -25,12 +26,17 @@ pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod desired;
+pub mod early_exit;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod reconcile;
 pub mod report;
+pub mod runner;
 pub mod settings;
+pub mod shard;
 pub mod telemetry;
+pub mod toggle;
 
 #[cfg(feature = "sandbox")]
 pub mod demo;

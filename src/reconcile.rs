@@ -12,6 +12,7 @@ use crate::desired::{self, ClusterRef};
 use crate::model::validate::{Problem, validate_app_interface};
 use crate::model::{AppInterfaceData, DynatraceEnvironment, OcmEnvName, OcmEnvironment, TenantId};
 use crate::plan::{self, CurrentState, Plan, TenantTokens};
+use crate::shard::Shard;
 use async_trait::async_trait;
 use futures::StreamExt;
 use secrecy::SecretString;
@@ -19,6 +20,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 /// A tenant's client and token list, or why they could not be had.
@@ -58,6 +60,10 @@ pub struct RunOptions {
     pub clusters: Vec<String>,
     /// Clusters (and tenants) processed at once.
     pub concurrency: usize,
+    /// This process's share of the fleet.
+    pub shard: Shard,
+    /// Cancelled on timeout or shutdown: no new cluster is started, work in flight finishes.
+    pub cancel: CancellationToken,
 }
 
 impl Default for RunOptions {
@@ -67,6 +73,8 @@ impl Default for RunOptions {
             ocm_envs: vec![],
             clusters: vec![],
             concurrency: 8,
+            shard: Shard::default(),
+            cancel: CancellationToken::new(),
         }
     }
 }
@@ -113,6 +121,12 @@ pub struct Report {
     pub tenant_errors: Vec<String>,
     /// `--cluster` filters that matched no labelled cluster.
     pub unmatched_filters: Vec<String>,
+    /// Clusters with planned changes that were not started because the run was cancelled
+    /// (time limit or shutdown).
+    pub not_started: Vec<ClusterRef>,
+    /// The shard this run served.
+    #[serde(skip)]
+    pub shard: Shard,
     #[serde(with = "secs")]
     pub duration: Duration,
 }
@@ -146,6 +160,9 @@ impl Report {
                 .unwrap_or_default();
             out.extend(o.errors.iter().map(|e| format!("{c}: {e}")));
         }
+        out.extend(self.not_started.iter().map(|c| {
+            format!("{c}: not reconciled: the run was stopped (time limit or shutdown) before it started")
+        }));
         out
     }
     pub fn exit_code(&self) -> i32 {
@@ -244,6 +261,15 @@ async fn run_inner(deps: &Dependencies, opts: &RunOptions) -> Result<Report, Run
             }
         }
     }
+    if opts.shard.count > 1 {
+        clusters.retain(|(_, c)| opts.shard.owns(&c.external_id));
+        info!(
+            shard = opts.shard.id,
+            shards = opts.shard.count,
+            clusters = clusters.len(),
+            "clusters of this shard"
+        );
+    }
     let clusters_discovered = clusters.len();
     let mut unmatched_filters = Vec::new();
     if !opts.clusters.is_empty() {
@@ -339,15 +365,26 @@ async fn run_inner(deps: &Dependencies, opts: &RunOptions) -> Result<Report, Run
     let plan = plan::plan(&desired, &current);
     log_plan(&plan, opts.dry_run);
 
-    let outcomes = if opts.dry_run || plan.is_empty() {
-        Vec::new()
+    let (outcomes, not_started) = if opts.dry_run || plan.is_empty() {
+        (Vec::new(), Vec::new())
     } else {
         let writers = Writers {
             ocm: ocm_clients,
             dynatrace: dt_clients,
         };
-        apply::apply(&plan, &writers, concurrency).await
+        let outcomes = apply::apply(&plan, &writers, concurrency, &opts.cancel).await;
+        let (done, skipped): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(|o| o.started);
+        (
+            done,
+            skipped.into_iter().filter_map(|o| o.cluster).collect(),
+        )
     };
+    if !not_started.is_empty() {
+        warn!(
+            clusters = not_started.len(),
+            "run stopped before every cluster was reconciled"
+        );
+    }
     Ok(Report {
         dry_run: opts.dry_run,
         bundle_sha: data.bundle_sha.clone(),
@@ -358,6 +395,8 @@ async fn run_inner(deps: &Dependencies, opts: &RunOptions) -> Result<Report, Run
         discovery_problems,
         tenant_errors,
         unmatched_filters,
+        not_started,
+        shard: opts.shard,
         duration: started.elapsed(),
     })
 }

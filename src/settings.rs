@@ -114,6 +114,33 @@ impl Settings {
         }
     }
 
+    /// The app-interface source pinned to bundle `sha` (the comparison bundle of a PR check,
+    /// `--early-exit-compare-sha`): GraphQL at `/graphqlsha/<sha>`, never re-pinned, so an
+    /// unknown or expired sha makes its load fail. A datafiles directory has no bundles, so
+    /// it is an error, as is a sha that is not alphanumeric.
+    pub fn app_interface_at(
+        &self,
+        http: &reqwest::Client,
+        sha: &str,
+    ) -> Result<Arc<dyn AppInterfaceSource>, String> {
+        let sha = sha.trim();
+        if sha.is_empty() || !sha.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(format!(
+                "early exit: '{sha}' is not an app-interface bundle sha"
+            ));
+        }
+        match &self.source {
+            Source::Graphql { server, token } => Ok(Arc::new(
+                GraphqlSource::new(server, token.clone(), http.clone(), self.http.clone())
+                    .with_sha(Some(sha.to_owned())),
+            )),
+            Source::Datafiles(dir) => Err(format!(
+                "early exit needs GraphQL (qontract-server bundles by sha); app-interface is read from the datafiles directory {}",
+                dir.display()
+            )),
+        }
+    }
+
     /// Builds the real clients.
     pub fn dependencies(&self) -> Result<Dependencies, String> {
         let http = self.http.client()?;

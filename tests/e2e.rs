@@ -272,3 +272,157 @@ async fn bad_configuration_exits_2_before_anything_is_attempted() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(f.writes(), 0);
 }
+
+/// Every log line of full runs with failures, at the most verbose level and in both formats,
+/// is free of secrets: token values, bootstrap tokens, OCM client secrets.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_appears_in_any_log_line_even_at_trace_level_with_failures() {
+    let f = Fleet::start().await;
+    use dtp::sandbox::common::FaultRule;
+    let faults = [
+        // A delivery that fails (service log + compensation), a retried 429, a 503 on a read.
+        FaultRule {
+            method: Some("POST".into()),
+            path_contains: "/external_configuration/syncsets".into(),
+            status: 500,
+            times: Some(1),
+            ..Default::default()
+        },
+        FaultRule {
+            method: Some("POST".into()),
+            path_contains: "/apiTokens".into(),
+            status: 429,
+            times: Some(2),
+            retry_after: Some(0),
+            ..Default::default()
+        },
+        FaultRule {
+            method: Some("GET".into()),
+            path_contains: "/external_configuration/manifests".into(),
+            status: 503,
+            times: Some(1),
+            ..Default::default()
+        },
+    ];
+    for fault in faults {
+        f.sandbox.control.add_fault(fault);
+    }
+    for format in ["json", "text"] {
+        // `run` checks stdout and stderr of every run for every secret of the fleet.
+        let (code, _, stderr) = f
+            .run(
+                &[
+                    "--no-dry-run",
+                    "--log-level",
+                    "trace",
+                    "--log-format",
+                    format,
+                ],
+                &[],
+            )
+            .await;
+        assert!(code == 0 || code == 1, "{stderr}");
+        assert!(stderr.lines().count() > 100, "trace logging is on");
+    }
+    // A run whose bootstrap token and client secret are wrong, so that auth errors are logged.
+    let config = std::fs::read_to_string(f.dir.path().join("config.toml")).unwrap();
+    let wrong = f.dir.path().join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        config.replace("production-client-secret", "production-client-secrex"),
+    )
+    .unwrap();
+    let out = f
+        .dtp(
+            &[
+                "run",
+                "--config",
+                &wrong.display().to_string(),
+                "--log-level",
+                "trace",
+            ],
+            &[],
+        )
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_no_secret(&f.sandbox, &String::from_utf8_lossy(&out.stdout), &stderr);
+    assert!(!stderr.contains("production-client-secrex"));
+}
+
+/// PR checks: with an unchanged desired state, `--early-exit-compare-sha` exits 0 having read
+/// only app-interface; with a changed one it does the whole dry-run (here in Markdown).
+#[tokio::test(flavor = "multi_thread")]
+async fn early_exit_skips_unchanged_bundles_and_plans_changed_ones() {
+    let f = Fleet::start().await;
+    let base = f.sandbox.graphql.0.latest_sha().expect("a bundle");
+    let (code, stdout, stderr) = f.run(&["--early-exit-compare-sha", &base], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty(), "no plan: {stdout}");
+    assert!(stderr.contains("Exit PR check early"), "{stderr}");
+    assert!(
+        f.sandbox
+            .control
+            .requests()
+            .iter()
+            .all(|r| r.system == "graphql"),
+        "only app-interface was read"
+    );
+
+    // A merge request that lets another organization use the SLO spec.
+    let mut files = f.sandbox.datafiles.clone();
+    let slo = files
+        .iter_mut()
+        .find(|(p, _)| p.ends_with("/slo.yml"))
+        .expect("slo spec");
+    slo.1["ocm_org_ids"]
+        .as_array_mut()
+        .unwrap()
+        .push("org-payments".into());
+    f.sandbox.graphql.0.set_datafiles(files);
+    let (code, stdout, stderr) = f
+        .run(
+            &["--plan-format", "markdown"],
+            &[("EARLY_EXIT_COMPARE_SHA", base.as_str())],
+        )
+        .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("dtp plan (dry-run)"), "{stdout}");
+    assert!(
+        f.sandbox
+            .control
+            .requests()
+            .iter()
+            .any(|r| r.system.starts_with("ocm"))
+    );
+    assert_eq!(f.writes(), 0);
+}
+
+/// A disabled Unleash toggle stops the run before anything is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_feature_toggle_skips_the_run() {
+    let f = Fleet::start().await;
+    let unleash = axum::Router::new().route(
+        "/api/client/features/dynatrace-token-provider",
+        axum::routing::get(|| async { axum::Json(serde_json::json!({"name": "dynatrace-token-provider", "enabled": false, "strategies": []})) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, unleash).await.unwrap() });
+    let (code, _, stderr) = f
+        .run(
+            &["--no-dry-run"],
+            &[
+                ("UNLEASH_API_URL", url.as_str()),
+                ("UNLEASH_CLIENT_ACCESS_TOKEN", "unleash-token-value"),
+            ],
+        )
+        .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("Integration toggle is disabled, skipping integration."),
+        "{stderr}"
+    );
+    assert!(f.sandbox.control.requests().is_empty());
+    assert!(!stderr.contains("unleash-token-value"));
+}

@@ -141,6 +141,7 @@ impl Dynatrace for DynatraceClient {
         for _ in 0..MAX_PAGES {
             let resp = send(
                 &self.settings,
+                "dynatrace",
                 &op,
                 true,
                 || {
@@ -188,6 +189,7 @@ impl Dynatrace for DynatraceClient {
         // only when the server says it did not process the request (429, 503).
         let resp = send(
             &self.settings,
+            "dynatrace",
             &op,
             false,
             || self.request(self.http.post(url.clone()), &auth).json(&body),
@@ -241,6 +243,7 @@ impl Dynatrace for DynatraceClient {
         let body = serde_json::json!({ "name": name, "scopes": scopes });
         send(
             &self.settings,
+            "dynatrace",
             &op,
             true,
             || self.request(self.http.put(url.clone()), &auth).json(&body),
@@ -257,6 +260,7 @@ impl Dynatrace for DynatraceClient {
         let auth = self.auth_header(&op)?;
         let result = send(
             &self.settings,
+            "dynatrace",
             &op,
             true,
             || self.request(self.http.delete(url.clone()), &auth),

@@ -3,15 +3,28 @@
 //! extra CA certificates, timeouts, and bounded retries with exponential backoff and jitter.
 //! Idempotent calls are retried on transport errors and 5xx; every call is retried on 429 and
 //! 503 (the request was not processed), honouring `Retry-After`. Errors name the operation
-//! and carry the server's message, never a credential.
+//! and carry the server's message, never a credential. Every attempt and every retry is
+//! reported to an optional [`HttpObserver`] (the metrics).
 
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Watches the requests dtp sends (implemented by [`crate::metrics::Metrics`]). `system` is
+/// one of `"ocm"`, `"sso"`, `"dynatrace"`, `"graphql"`.
+pub trait HttpObserver: Send + Sync {
+    /// One attempt ended: with the response status, or `None` on a transport error (no
+    /// usable answer: connection, timeout, TLS).
+    fn response(&self, system: &'static str, method: &str, status: Option<u16>, elapsed: Duration);
+    /// A failed attempt is about to be retried; `status` is the failed attempt's status
+    /// (`None` for a transport error).
+    fn retry(&self, system: &'static str, status: Option<u16>);
+}
 
 /// Settings every HTTP client of dtp shares.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HttpSettings {
     /// Whole-request timeout.
     pub timeout: Duration,
@@ -26,6 +39,24 @@ pub struct HttpSettings {
     /// Longest `Retry-After` dtp is willing to wait.
     pub max_retry_after: Duration,
     pub user_agent: String,
+    /// Told about every attempt and retry (metrics); `None`: nobody listens.
+    pub observer: Option<Arc<dyn HttpObserver>>,
+}
+
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("ca_bundle", &self.ca_bundle)
+            .field("max_retries", &self.max_retries)
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("max_retry_after", &self.max_retry_after)
+            .field("user_agent", &self.user_agent)
+            .field("observer", &self.observer.as_ref().map(|_| "set"))
+            .finish()
+    }
 }
 
 impl Default for HttpSettings {
@@ -39,6 +70,7 @@ impl Default for HttpSettings {
             max_backoff: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(60),
             user_agent: format!("dtp/{}", env!("CARGO_PKG_VERSION")),
+            observer: None,
         }
     }
 }
@@ -211,20 +243,30 @@ pub fn is_idempotent(method: &Method) -> bool {
 }
 
 /// Sends a request (rebuilt for every attempt by `build`) with the retry policy, and checks
-/// its status. `on_retry` observes each retry (for logs and metrics).
+/// its status. `system` (`"ocm"`, `"sso"`, `"dynatrace"`, `"graphql"`) names the external
+/// system for the [`HttpObserver`], which is told about every attempt (method, status or
+/// transport error, latency) and every retry.
 pub async fn send(
     settings: &HttpSettings,
+    system: &'static str,
     op: &str,
     idempotent: bool,
     build: impl Fn() -> RequestBuilder,
     message_of: fn(&serde_json::Value) -> Option<String>,
 ) -> Result<Response, ApiError> {
     let max_wait = settings.max_retry_after;
+    let observer = settings.observer.as_deref();
     let attempt = || async {
-        let resp = build()
-            .send()
-            .await
-            .map_err(|e| ApiError::transport(op, &e))?;
+        let (client, request) = build().build_split();
+        let request = request.map_err(|e| ApiError::transport(op, &e))?;
+        let method = request.method().clone();
+        let started = Instant::now();
+        let result = client.execute(request).await;
+        if let Some(o) = observer {
+            let status = result.as_ref().ok().map(|r| r.status().as_u16());
+            o.response(system, method.as_str(), status, started.elapsed());
+        }
+        let resp = result.map_err(|e| ApiError::transport(op, &e))?;
         check_status(op, resp, message_of).await
     };
     attempt
@@ -240,6 +282,9 @@ pub async fn send(
             _ => dur,
         })
         .notify(|e: &ApiError, dur: Duration| {
+            if let Some(o) = observer {
+                o.retry(system, e.status());
+            }
             tracing::warn!(error = %e, retry_in_ms = dur.as_millis() as u64, "retrying");
         })
         .await

@@ -280,7 +280,7 @@ impl OcmClient {
         };
         let started = Instant::now();
         // The grant has no side effect worth protecting: retry it like a GET.
-        let resp = send(&self.settings, &op, true, build, sso_message)
+        let resp = send(&self.settings, "sso", &op, true, build, sso_message)
             .await
             .map_err(|e| self.auth_error(&op, e))?;
         let body: TokenResponse = resp.json().await.map_err(|e| ApiError::Auth {
@@ -369,6 +369,7 @@ impl OcmClient {
         let token = self.access_token().await?;
         match send(
             &self.settings,
+            "ocm",
             op,
             idempotent,
             || request(&token),
@@ -384,6 +385,7 @@ impl OcmClient {
                 let token = self.access_token().await?;
                 send(
                     &self.settings,
+                    "ocm",
                     op,
                     idempotent,
                     || request(&token),

@@ -251,6 +251,7 @@ impl GraphqlSource {
         let op = format!("GET {url}");
         let resp = send(
             &self.settings,
+            "graphql",
             &op,
             true,
             || self.request(reqwest::Method::GET, &url),
@@ -398,6 +399,7 @@ impl GraphqlSource {
             }
             let result = send(
                 &self.settings,
+                "graphql",
                 &op,
                 true,
                 || {

@@ -1,0 +1,205 @@
+//! Run modes. One run (a CronJob, a PR check, a local run) or a loop (a Deployment):
+//! reconcile, sleep, repeat — a failed run never ends the loop, and every iteration re-reads
+//! app-interface (re-pinning the bundle sha), logs in to Vault and fetches OCM SSO tokens
+//! afresh, because each run builds its clients anew. Each run can have a time limit; on
+//! SIGTERM/SIGINT no new cluster is started, writes in flight finish, and the process exits
+//! within a bounded grace period.
+
+use crate::cli::{EXIT_INVALID, EXIT_OK, Env, Mode};
+use crate::commands;
+use crate::metrics::{Metrics, Pushgateway};
+use crate::reconcile::{Dependencies, RunOptions};
+use crate::report::PlanFormat;
+use crate::toggle;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, error, info, warn};
+
+/// How long in-flight work may take after SIGTERM/SIGINT before the process exits anyway.
+/// Below Kubernetes' default `terminationGracePeriodSeconds` (30 s).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
+/// Exit code when the grace period ran out.
+pub const EXIT_GRACE_EXPIRED: i32 = 1;
+
+/// How to run.
+#[derive(Debug)]
+pub struct RunnerConfig {
+    pub mode: Mode,
+    /// Time limit of one run.
+    pub timeout: Option<Duration>,
+    pub plan_format: PlanFormat,
+    /// For the feature toggle (checked before every run) and the Pushgateway.
+    pub env: Env,
+    pub http: reqwest::Client,
+    pub metrics: Arc<Metrics>,
+    /// `/metrics`, `/healthz`, `/readyz` are served on this port in loop mode.
+    pub metrics_port: u16,
+    /// One-shot runs push their metrics here.
+    pub pushgateway: Option<Pushgateway>,
+}
+
+/// How long a run may take when it has no time limit, for `/healthz`.
+pub const ASSUMED_RUN_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// Runs once or loops until `shutdown` is cancelled. Returns the exit code of the last run.
+pub async fn run(
+    deps: &Dependencies,
+    opts: &RunOptions,
+    cfg: &RunnerConfig,
+    shutdown: &CancellationToken,
+) -> i32 {
+    {
+        let metrics = cfg.metrics.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(
+            async move {
+                shutdown.cancelled().await;
+                metrics.set_shutting_down();
+            }
+            .in_current_span(),
+        );
+    }
+    match cfg.mode {
+        Mode::Once => {
+            let code = one_run(deps, opts, cfg, shutdown).await;
+            if let Some(pg) = &cfg.pushgateway {
+                match pg.push(&cfg.metrics, &cfg.http).await {
+                    Ok(()) => info!("pushed the run metrics to the Pushgateway"),
+                    Err(e) => error!(error = %e, "cannot push the run metrics to the Pushgateway"),
+                }
+            }
+            code
+        }
+        Mode::Loop { interval } => {
+            info!(interval_secs = interval.as_secs(), "loop mode");
+            // Alive means: a heartbeat within one interval plus one run plus a margin.
+            let expected =
+                interval + cfg.timeout.unwrap_or(ASSUMED_RUN_LIMIT) + Duration::from_secs(60);
+            let listener = match tokio::net::TcpListener::bind(("0.0.0.0", cfg.metrics_port)).await
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    error!(port = cfg.metrics_port, error = %e, "cannot serve /metrics");
+                    return EXIT_INVALID;
+                }
+            };
+            info!(
+                port = cfg.metrics_port,
+                "serving /metrics, /healthz and /readyz"
+            );
+            let app = cfg.metrics.router(expected);
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    error!(error = %e, "the metrics server stopped");
+                }
+            });
+            let mut last = 0;
+            let mut iteration: u64 = 0;
+            while !shutdown.is_cancelled() {
+                iteration += 1;
+                let span = tracing::info_span!("iteration", n = iteration);
+                last =
+                    tracing::Instrument::instrument(one_run(deps, opts, cfg, shutdown), span).await;
+                if last != 0 {
+                    warn!(exit_code = last, "run failed; the loop goes on");
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(interval) => {}
+                }
+            }
+            info!(exit_code = last, "loop stopped");
+            last
+        }
+    }
+}
+
+async fn one_run(
+    deps: &Dependencies,
+    opts: &RunOptions,
+    cfg: &RunnerConfig,
+    shutdown: &CancellationToken,
+) -> i32 {
+    // `check` logs the qontract-reconcile message when the toggle is off.
+    if !toggle::check(&cfg.env, &cfg.http).await.allows_run() {
+        return EXIT_OK;
+    }
+    let cancel = shutdown.child_token();
+    let timer = cfg.timeout.map(|limit| {
+        let cancel = cancel.clone();
+        tokio::spawn(
+            async move {
+                tokio::time::sleep(limit).await;
+                warn!(
+                    limit_secs = limit.as_secs_f64(),
+                    "run time limit reached: no new cluster is started"
+                );
+                cancel.cancel();
+            }
+            .in_current_span(),
+        )
+    });
+    let opts = RunOptions {
+        cancel: cancel.clone(),
+        ..opts.clone()
+    };
+    cfg.metrics.run_started();
+    let started = std::time::Instant::now();
+    let (code, report) = commands::run_report(deps, &opts, cfg.plan_format).await;
+    cfg.metrics
+        .run_finished(report.as_ref(), code, started.elapsed());
+    if let Some(t) = timer {
+        t.abort();
+    }
+    code
+}
+
+/// Cancels the returned token on SIGTERM or SIGINT; when in-flight work has not finished
+/// [`SHUTDOWN_GRACE`] later, exits the process.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(
+        async move {
+            let signal = wait_for_signal().await;
+            info!(
+                signal,
+                "shutting down: no new work; finishing writes in flight"
+            );
+            t.cancel();
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            error!(
+                grace_secs = SHUTDOWN_GRACE.as_secs(),
+                "work in flight did not finish within the grace period; exiting"
+            );
+            std::process::exit(EXIT_GRACE_EXPIRED);
+        }
+        .in_current_span(),
+    );
+    token
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> &'static str {
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
+}
