@@ -110,18 +110,21 @@ pub async fn run_with(
     opts: &RunOptions,
     plan_format: PlanFormat,
 ) -> i32 {
-    run_report(deps, opts, plan_format).await.0
+    run_report(deps, opts, Some(plan_format)).await.0
 }
 
 /// Like [`run_with`], also returning the report (`None` when the run could not start).
+/// `plan_format` `None` prints no plan (loop mode: the log has every action).
 pub async fn run_report(
     deps: &reconcile::Dependencies,
     opts: &RunOptions,
-    plan_format: PlanFormat,
+    plan_format: Option<PlanFormat>,
 ) -> (i32, Option<Report>) {
     match reconcile::run(deps, opts).await {
         Ok(report) => {
-            print!("{}", report::render_plan(&report, plan_format));
+            if let Some(format) = plan_format {
+                print!("{}", report::render_plan(&report, format));
+            }
             let summary = report::summary(&report);
             let code = report.exit_code();
             if code == EXIT_OK {

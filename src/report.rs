@@ -84,7 +84,8 @@ pub fn render_plan(report: &Report, format: PlanFormat) -> String {
                 failed: &report.plan.failed,
                 errors: report.errors(),
             };
-            serde_json::to_string_pretty(&view).expect("plan serializes") + "\n"
+            // One line, so that log collectors reading stdout see one JSON document.
+            serde_json::to_string(&view).expect("plan serializes") + "\n"
         }
         PlanFormat::Text => render_text(report),
         PlanFormat::Markdown => render_markdown(report),

@@ -147,7 +147,12 @@ async fn one_run(
     };
     cfg.metrics.run_started();
     let started = std::time::Instant::now();
-    let (code, report) = commands::run_report(deps, &opts, cfg.plan_format).await;
+    // A loop does not print plans: its log has one line per planned and applied action.
+    let plan_format = match cfg.mode {
+        Mode::Once => Some(cfg.plan_format),
+        Mode::Loop { .. } => None,
+    };
+    let (code, report) = commands::run_report(deps, &opts, plan_format).await;
     cfg.metrics
         .run_finished(report.as_ref(), code, started.elapsed());
     if let Some(t) = timer {
