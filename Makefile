@@ -47,3 +47,34 @@ release:
 clean:
 	$(CARGO) clean
 	rm -rf .tools
+
+# ---- Shipping: container image, Helm chart, OpenShift Templates (docs/deploy.md) -------------
+# Tools (hadolint, the Helm v4 SDK, kubernetes-validate, promql-parser, prometheus-operator
+# models) are pinned in scripts/deploy-tools/ and installed into .tools/ by
+# scripts/deploy-tools.sh. No container engine and no helm binary are needed.
+
+.PHONY: deploy-tools generate hadolint chart-check image-smoke check-deploy
+
+deploy-tools:
+	scripts/deploy-tools.sh
+
+## generate: render the OpenShift Templates in openshift/ from the Helm chart (commit them)
+generate: deploy-tools
+	scripts/helm.py generate
+
+## hadolint: lint the Dockerfile (every finding fails; OCI labels required)
+hadolint: deploy-tools
+	.tools/deploy-venv/bin/hadolint --config scripts/deploy-tools/hadolint.yaml --no-color Dockerfile
+
+## chart-check: helm lint, render every mode and shard case, validate (Kubernetes schemas
+## --strict, prometheus-operator models, PromQL), invalid values rejected, Templates up to date
+chart-check: deploy-tools
+	scripts/helm.py check
+
+## image-smoke: replay the Dockerfile (same build script, .dockerignore context, runtime
+## rootfs, USER, ENTRYPOINT) and smoke-test the production binary
+image-smoke:
+	scripts/image-smoke.py
+
+## check-deploy: everything CI checks about shipping
+check-deploy: hadolint chart-check image-smoke
