@@ -9,12 +9,11 @@ mod common;
 use axum::Router;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use common::*;
-use dtp::cli::{Env, SourceArgs};
+use dtp::cli::Env;
 use dtp::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, Pushgateway};
 use dtp::reconcile::Report;
 use dtp::sandbox::Sandbox;
 use dtp::sandbox::common::FaultRule;
-use dtp::settings::Settings;
 use dtp::shard::Shard;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -26,17 +25,7 @@ async fn start_observed(world: &Value, metrics: &Arc<Metrics>) -> Harness {
         .await
         .expect("sandbox starts");
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, sandbox.config_toml()).expect("config written");
-    let args = SourceArgs {
-        config: Some(config),
-        app_interface_dir: None,
-        graphql_server: None,
-        ca_bundle: None,
-    };
-    let mut settings = Settings::from_args(&args, &Env::default()).expect("settings");
-    settings.http.min_backoff = Duration::from_millis(10);
-    settings.http.max_backoff = Duration::from_millis(50);
+    let mut settings = settings_for(&sandbox, dir.path());
     settings.http.observer = Some(metrics.http_observer());
     let deps = settings.dependencies().expect("dependencies");
     Harness { sandbox, deps, dir }

@@ -5,7 +5,10 @@
 //! moving a datafile does not count as a change, that a missing bundle means a full run, and
 //! that deciding makes no request to OCM or Dynatrace.
 
+mod common;
+
 use dtp::cli::{Env, SourceArgs};
+
 use dtp::demo::DEMO_FLEET;
 use dtp::early_exit::{self, desired_fingerprint, unchanged};
 use dtp::reconcile::{self, RunOptions};
@@ -24,17 +27,7 @@ struct World {
 async fn world() -> World {
     let sandbox = Sandbox::start_yaml(DEMO_FLEET).await.expect("sandbox");
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, sandbox.config_toml()).expect("config");
-    let args = SourceArgs {
-        config: Some(config),
-        app_interface_dir: None,
-        graphql_server: None,
-        ca_bundle: None,
-    };
-    let mut settings = Settings::from_args(&args, &Env::default()).expect("settings");
-    settings.http.min_backoff = std::time::Duration::from_millis(10);
-    settings.http.max_backoff = std::time::Duration::from_millis(50);
+    let settings = common::settings_for(&sandbox, dir.path());
     let http = settings.http.client().expect("http client");
     World {
         sandbox,

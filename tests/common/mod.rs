@@ -218,12 +218,10 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
 }
 
-pub async fn start(world: &Value) -> Harness {
-    let sandbox = Sandbox::start_yaml(&world.to_string())
-        .await
-        .expect("sandbox starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("config.toml");
+/// Settings for a running sandbox, through a config.toml written into `dir` (as a user
+/// configures dtp), with short retry backoffs so that failing tests stay fast.
+pub fn settings_for(sandbox: &Sandbox, dir: &std::path::Path) -> Settings {
+    let config = dir.join("config.toml");
     std::fs::write(&config, sandbox.config_toml()).expect("config written");
     let args = SourceArgs {
         config: Some(config),
@@ -232,10 +230,19 @@ pub async fn start(world: &Value) -> Harness {
         ca_bundle: None,
     };
     let mut settings = Settings::from_args(&args, &Env::default()).expect("settings");
-    // Keep failing tests fast.
     settings.http.min_backoff = std::time::Duration::from_millis(10);
     settings.http.max_backoff = std::time::Duration::from_millis(50);
-    let deps = settings.dependencies().expect("dependencies");
+    settings
+}
+
+pub async fn start(world: &Value) -> Harness {
+    let sandbox = Sandbox::start_yaml(&world.to_string())
+        .await
+        .expect("sandbox starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deps = settings_for(&sandbox, dir.path())
+        .dependencies()
+        .expect("dependencies");
     Harness { sandbox, deps, dir }
 }
 
