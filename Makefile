@@ -6,7 +6,7 @@ CARGO ?= cargo
 FEATURES := --features sandbox
 BAO_BIN := $(CURDIR)/.tools/venv/bin/bao
 
-.PHONY: demo test unit lint fmt clippy deny bench build release tools clean
+.PHONY: demo test unit lint fmt clippy layout deny bench build release tools clean
 
 ## demo: run the whole flow on the embedded sandbox (dry-run, apply, converge)
 demo:
@@ -17,11 +17,15 @@ test:
 	scripts/openbao.sh install >/dev/null
 	BAO_BIN=$(BAO_BIN) $(CARGO) test --locked $(FEATURES) --lib --bins --tests
 
-## lint: formatting, clippy (warnings are errors), licences and duplicate crates
-lint: fmt clippy deny
+## lint: formatting, clippy (warnings are errors), the layout rules, licences and duplicates
+lint: fmt clippy layout deny
 
 fmt:
 	$(CARGO) fmt --all -- --check
+
+## layout: the pure core imports only itself, no import cycle, file and function sizes
+layout:
+	python3 scripts/check-layout.py
 
 clippy:
 	$(CARGO) clippy --locked $(FEATURES) --all-targets -- -D warnings

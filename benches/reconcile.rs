@@ -7,8 +7,8 @@
 //!    (creates 2 000 tokens and 1 000 bundles) and the second run (nothing to do): wall time,
 //!    requests, and the process's peak RSS (VmHWM, polled from /proc).
 
-use dtp::clients::DiscoveredCluster;
 use dtp::desired::desired_state;
+use dtp::model::DiscoveredCluster;
 use dtp::model::bundle::{BundleKind, DesiredSecret, Resources, TokenValue, render_secret};
 use dtp::model::*;
 use dtp::plan::{CurrentState, TenantTokens, plan};
@@ -110,7 +110,7 @@ fn provisioned(
     clusters: &[(OcmEnvName, DiscoveredCluster)],
 ) -> CurrentState {
     let desired = desired_state(data, clusters);
-    let mut tenants: BTreeMap<TenantId, Vec<dtp::clients::DtToken>> = BTreeMap::new();
+    let mut tenants: BTreeMap<TenantId, Vec<dtp::model::DtToken>> = BTreeMap::new();
     let mut bundles = BTreeMap::new();
     for (n, dc) in desired.clusters.iter().enumerate() {
         let mut secrets = Vec::new();
@@ -121,7 +121,7 @@ fn provisioned(
                 tenants
                     .entry(sec.tenant.clone())
                     .or_default()
-                    .push(dtp::clients::DtToken {
+                    .push(dtp::model::DtToken {
                         id: TokenId::new(id.clone()),
                         name: t.token_name.clone(),
                         enabled: Some(true),

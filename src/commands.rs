@@ -1,158 +1,76 @@
-//! The subcommands: what `dtp run`, `dtp validate` and `dtp demo` do, end to end, returning
-//! the process exit code. The plan goes to stdout; logs and the summary go to the log (stderr).
+//! The subcommands: what `dtp run`, `dtp validate` and `dtp demo` do with a validated
+//! [`Config`], end to end, returning the process exit code. The plan goes to stdout; logs and
+//! the summary go to the log (stderr). The process's one HTTP client is built here.
 
-use crate::cli::{
-    Cli, Command, EXIT_INVALID, EXIT_OK, Env, RunArgs, SourceArgs, resolve_dry_run, resolve_mode,
-};
-use crate::metrics::{Metrics, Pushgateway};
-use crate::reconcile::{self, Report, RunOptions};
-use crate::report::{self, PlanFormat};
+use crate::clients::http::Http;
+use crate::clients::pushgateway::Pushgateway;
+use crate::config::{Command, Config, RunConfig, SourceConfig};
+use crate::metrics::Metrics;
+use crate::reconcile::{self, RunOptions};
 use crate::runner::{self, RunnerConfig};
-use crate::settings::Settings;
-use crate::shard::Shard;
-use tracing::{error, info};
+use crate::{deps, early_exit, exit};
+use tracing::error;
 
-/// Runs the parsed command line; returns the exit code.
-pub async fn execute(cli: Cli, env: Env) -> i32 {
-    let Cli {
-        command,
-        log_format: _,
-        log_level: _,
-    } = cli;
-    match command {
-        Command::Run(args) => run(args, env).await,
-        Command::Validate(args) => validate(args, env).await,
+/// Runs the configured command; returns the exit code.
+pub async fn execute(config: Config) -> i32 {
+    match config.command {
+        Command::Run(run_config) => run(*run_config).await,
+        Command::Validate(source) => validate(*source).await,
         #[cfg(feature = "sandbox")]
-        Command::Demo(args) => crate::demo::run(args).await,
+        Command::Demo(demo) => crate::demo::run(demo).await,
+        #[cfg(not(feature = "sandbox"))]
+        Command::Demo(_) => invalid("dtp demo needs a build with the sandbox feature"),
     }
 }
 
-async fn run(args: RunArgs, env: Env) -> i32 {
-    let dry_run = match resolve_dry_run(&args, &env) {
-        Ok(d) => d,
-        Err(e) => return invalid(&e),
-    };
-    let mode = match resolve_mode(&args, &env) {
-        Ok(m) => m,
-        Err(e) => return invalid(&e),
-    };
-    let shard = match Shard::new(args.shards, args.shard_id) {
-        Ok(s) => s,
-        Err(e) => return invalid(&e),
-    };
-    let RunArgs {
-        source,
-        dry_run: _,
-        no_dry_run: _,
-        ocm_env,
-        cluster,
-        plan_format,
-        concurrency,
-        interval: _,
-        timeout,
-        metrics_port,
-        early_exit_compare_sha,
-        shards: _,
-        shard_id: _,
-    } = args;
-    let mut settings = match Settings::from_args(&source, &env) {
-        Ok(s) => s,
-        Err(e) => return invalid(&e),
-    };
-    let pushgateway = match Pushgateway::from_env(&env) {
-        Ok(p) => p,
-        Err(e) => return invalid(&e),
-    };
-    let metrics = Metrics::new(shard);
-    settings.http.observer = Some(metrics.http_observer());
-    let http = match settings.http.client() {
+async fn run(c: RunConfig) -> i32 {
+    let metrics = Metrics::new(c.shard);
+    let mut settings = deps::http_settings(&c.source);
+    settings.observer = Some(metrics.http_observer());
+    let http = match Http::new(settings) {
         Ok(h) => h,
         Err(e) => return invalid(&e),
     };
-    if let Some(sha) = early_exit_compare_sha.as_deref() {
-        if dry_run {
-            if crate::early_exit::should_exit_early(&settings, &http, sha).await {
-                return EXIT_OK;
+    if let Some(sha) = c.early_exit_compare_sha.as_deref() {
+        if c.mode.is_dry_run() {
+            let current = deps::app_interface(&c.source, &http);
+            let compare = deps::app_interface_at(&c.source, &http, sha);
+            if early_exit::should_exit_early(current.as_ref(), compare, sha).await {
+                return exit::OK;
             }
         } else {
             tracing::warn!("--early-exit-compare-sha only applies to dry-runs; ignored");
         }
     }
-    let deps = match settings.dependencies() {
-        Ok(d) => d,
-        Err(e) => return invalid(&e),
-    };
+    let dependencies = deps::dependencies(&c.source, &http);
     let opts = RunOptions {
-        dry_run,
-        ocm_envs: ocm_env,
-        clusters: cluster,
-        concurrency: usize::from(concurrency),
-        shard,
+        mode: c.mode,
+        filters: c.filters,
+        concurrency: c.concurrency,
+        shard: c.shard,
         ..RunOptions::default()
     };
     let cfg = RunnerConfig {
-        mode,
-        timeout,
-        plan_format,
-        env: env.clone(),
+        schedule: c.schedule,
+        timeout: c.timeout,
+        plan_format: c.plan_format,
+        unleash: c.unleash,
+        pushgateway: c.pushgateway.map(|p| Pushgateway::new(p, http.clone())),
         http,
         metrics,
-        metrics_port,
-        pushgateway,
+        metrics_port: c.metrics_port,
     };
     let shutdown = runner::shutdown_on_signals();
-    runner::run(&deps, &opts, &cfg, &shutdown).await
+    runner::run(&dependencies, &opts, &cfg, &shutdown).await
 }
 
-/// Runs one reconcile with the given dependencies, prints the plan and logs the summary.
-pub async fn run_with(
-    deps: &reconcile::Dependencies,
-    opts: &RunOptions,
-    plan_format: PlanFormat,
-) -> i32 {
-    run_report(deps, opts, Some(plan_format)).await.0
-}
-
-/// Like [`run_with`], also returning the report (`None` when the run could not start).
-/// `plan_format` `None` prints no plan (loop mode: the log has every action).
-pub async fn run_report(
-    deps: &reconcile::Dependencies,
-    opts: &RunOptions,
-    plan_format: Option<PlanFormat>,
-) -> (i32, Option<Report>) {
-    match reconcile::run(deps, opts).await {
-        Ok(report) => {
-            if let Some(format) = plan_format {
-                print!("{}", report::render_plan(&report, format));
-            }
-            let summary = report::summary(&report);
-            let code = report.exit_code();
-            if code == EXIT_OK {
-                info!(exit_code = code, "{summary}");
-            } else {
-                error!(exit_code = code, "{summary}");
-            }
-            (code, Some(report))
-        }
-        Err(e) => {
-            let code = e.exit_code();
-            error!(exit_code = code, "{e}");
-            (code, None)
-        }
-    }
-}
-
-async fn validate(args: SourceArgs, env: Env) -> i32 {
-    let settings = match Settings::from_args(&args, &env) {
-        Ok(s) => s,
-        Err(e) => return invalid(&e),
-    };
-    let http = match settings.http.client() {
+async fn validate(source: SourceConfig) -> i32 {
+    let http = match Http::new(deps::http_settings(&source)) {
         Ok(h) => h,
         Err(e) => return invalid(&e),
     };
-    let source = settings.app_interface(&http);
-    match reconcile::load_and_validate(source.as_ref()).await {
+    let app_interface = deps::app_interface(&source, &http);
+    match reconcile::load_and_validate(app_interface.as_ref()).await {
         Ok(data) => {
             println!(
                 "app-interface data is valid: {} token spec(s), {} Dynatrace environment(s), {} OCM environment(s)",
@@ -160,7 +78,7 @@ async fn validate(args: SourceArgs, env: Env) -> i32 {
                 data.dynatrace_environments.len(),
                 data.ocm_environments.len()
             );
-            EXIT_OK
+            exit::OK
         }
         Err(e) => {
             println!("{e}");
@@ -172,6 +90,6 @@ async fn validate(args: SourceArgs, env: Env) -> i32 {
 }
 
 fn invalid(message: &str) -> i32 {
-    error!(exit_code = EXIT_INVALID, "{message}");
-    EXIT_INVALID
+    error!(exit_code = exit::INVALID, "{message}");
+    exit::INVALID
 }

@@ -3,27 +3,30 @@
 //! `dtp run` code path over HTTP: a dry-run (printing the plan, and checking the sandbox saw no
 //! write), an apply, and a second run whose plan must be empty. Feature `sandbox` only.
 
-use crate::cli::{DemoArgs, Env, SourceArgs};
-use crate::commands::run_with;
+use crate::cli::{self, Env, SourceArgs};
+use crate::clients::http::Http;
+use crate::config::{DemoConfig, Mode};
+use crate::deps;
+use crate::model::naming::TOKEN_NAME_PREFIX;
 use crate::reconcile::RunOptions;
+use crate::runner::run_with;
 use crate::sandbox::Sandbox;
-use crate::settings::Settings;
 
 /// The built-in example fleet.
 pub const DEMO_FLEET: &str = include_str!("../examples/demo-fleet.yml");
 
 /// Runs the demo; returns the exit code (0 when the fleet converged).
-pub async fn run(args: DemoArgs) -> i32 {
+pub async fn run(args: DemoConfig) -> i32 {
     match demo(args).await {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("demo failed: {e}");
-            1
+            crate::exit::PARTIAL
         }
     }
 }
 
-async fn demo(args: DemoArgs) -> Result<i32, String> {
+async fn demo(args: DemoConfig) -> Result<i32, String> {
     let text = match &args.fixture {
         Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
         None => DEMO_FLEET.to_owned(),
@@ -48,11 +51,11 @@ async fn demo(args: DemoArgs) -> Result<i32, String> {
 
     let source = SourceArgs {
         config: Some(config.clone()),
-        app_interface_dir: None,
-        graphql_server: None,
-        ca_bundle: None,
+        ..SourceArgs::default()
     };
-    let deps = Settings::from_args(&source, &Env::default())?.dependencies()?;
+    let source = cli::source_config(&source, &Env::default()).map_err(|e| e.to_string())?;
+    let http = Http::new(deps::http_settings(&source))?;
+    let deps = deps::dependencies(&source, &http);
     let mut opts = RunOptions::default();
 
     println!("\n=== 1. dtp run (dry-run: reads everything, writes nothing) ===\n");
@@ -65,7 +68,7 @@ async fn demo(args: DemoArgs) -> Result<i32, String> {
 
     println!("\n=== 2. dtp run --no-dry-run (apply the plan) ===\n");
     sandbox.control.clear_requests();
-    opts.dry_run = false;
+    opts.mode = Mode::Apply;
     let code = run_with(&deps, &opts, args.plan_format).await;
     let writes = sandbox.control.writes();
     println!("\n-> exit code {code}; writes: {}", describe(&writes));
@@ -76,6 +79,18 @@ async fn demo(args: DemoArgs) -> Result<i32, String> {
     let writes2 = sandbox.control.writes().len();
     println!("\n-> exit code {code2}; writes: {writes2}");
 
+    let converged = writes2 == 0 && code == 0 && code2 == 0;
+    print_summary(&sandbox, converged);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(if converged {
+        crate::exit::OK
+    } else {
+        crate::exit::PARTIAL
+    })
+}
+
+/// What the sandbox holds at the end, and whether the fleet converged.
+fn print_summary(sandbox: &Sandbox, converged: bool) {
     println!("\n=== Summary ===");
     for (env, (ocm, _)) in &sandbox.ocm {
         println!(
@@ -87,13 +102,15 @@ async fn demo(args: DemoArgs) -> Result<i32, String> {
     }
     for tenant in sandbox.dynatrace().tenant_ids() {
         let tokens = sandbox.dynatrace().tokens(&tenant);
-        let dtp = tokens.iter().filter(|t| t.name.starts_with("dtp_")).count();
+        let dtp = tokens
+            .iter()
+            .filter(|t| t.name.starts_with(TOKEN_NAME_PREFIX))
+            .count();
         println!(
             "  Dynatrace {tenant}: {dtp} dtp token(s), {} token(s) in all",
             tokens.len()
         );
     }
-    let converged = writes2 == 0 && code == 0 && code2 == 0;
     println!(
         "  {}",
         if converged {
@@ -102,8 +119,6 @@ async fn demo(args: DemoArgs) -> Result<i32, String> {
             "NOT converged: see the plan above"
         }
     );
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(if converged { 0 } else { 1 })
 }
 
 fn describe(writes: &[crate::sandbox::common::Recorded]) -> String {

@@ -39,7 +39,6 @@
 use crate::clients::AppInterfaceSource;
 use crate::model::validate::validate_app_interface;
 use crate::model::{AppInterfaceData, VaultSecretRef};
-use crate::settings::Settings;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -239,24 +238,23 @@ pub async fn unchanged(
 }
 
 /// The whole PR-check decision for `dtp run --early-exit-compare-sha SHA` (call it in dry-run
-/// only): builds the current source and the one pinned to `compare_sha`
-/// ([`Settings::app_interface_at`]), runs [`unchanged`] and logs the outcome. `true` means
-/// "exit 0 now"; every error is logged as a warning and answers `false` (full run). Makes no
-/// request to OCM, Dynatrace or Vault.
+/// only): given the current source and the one pinned to the comparison sha (or why it could
+/// not be had), runs [`unchanged`] and logs the outcome. `true` means "exit 0 now"; every error
+/// is logged as a warning and answers `false` (full run). Makes no request to OCM, Dynatrace
+/// or Vault.
 pub async fn should_exit_early(
-    settings: &Settings,
-    http: &reqwest::Client,
+    current: &dyn AppInterfaceSource,
+    compare: Result<std::sync::Arc<dyn AppInterfaceSource>, String>,
     compare_sha: &str,
 ) -> bool {
-    let compare = match settings.app_interface_at(http, compare_sha) {
+    let compare = match compare {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!("early exit skipped: {e}");
             return false;
         }
     };
-    let current = settings.app_interface(http);
-    match unchanged(current.as_ref(), compare.as_ref()).await {
+    match unchanged(current, compare.as_ref()).await {
         Ok(true) => {
             tracing::info!(
                 compare_sha,

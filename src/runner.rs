@@ -5,12 +5,14 @@
 //! SIGTERM/SIGINT no new cluster is started, writes in flight finish, and the process exits
 //! within a bounded grace period.
 
-use crate::cli::{EXIT_INVALID, EXIT_OK, Env, Mode};
-use crate::commands;
-use crate::metrics::{Metrics, Pushgateway};
-use crate::reconcile::{Dependencies, RunOptions};
-use crate::report::PlanFormat;
-use crate::toggle;
+use crate::clients::http::Http;
+use crate::clients::pushgateway::Pushgateway;
+use crate::clients::unleash::{self, UnleashConfig};
+use crate::config::{PlanFormat, Schedule};
+use crate::exit;
+use crate::metrics::{Metrics, to_prometheus_text};
+use crate::reconcile::{self, Dependencies, Report, RunOptions};
+use crate::report;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -21,18 +23,18 @@ use tracing::{Instrument, error, info, warn};
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// Exit code when the grace period ran out.
-pub const EXIT_GRACE_EXPIRED: i32 = 1;
+pub const EXIT_GRACE_EXPIRED: i32 = exit::PARTIAL;
 
 /// How to run.
 #[derive(Debug)]
 pub struct RunnerConfig {
-    pub mode: Mode,
+    pub schedule: Schedule,
     /// Time limit of one run.
     pub timeout: Option<Duration>,
     pub plan_format: PlanFormat,
-    /// For the feature toggle (checked before every run) and the Pushgateway.
-    pub env: Env,
-    pub http: reqwest::Client,
+    /// The feature toggle, checked before every run.
+    pub unleash: UnleashConfig,
+    pub http: Http,
     pub metrics: Arc<Metrics>,
     /// `/metrics`, `/healthz`, `/readyz` are served on this port in loop mode.
     pub metrics_port: u16,
@@ -61,18 +63,19 @@ pub async fn run(
             .in_current_span(),
         );
     }
-    match cfg.mode {
-        Mode::Once => {
+    match cfg.schedule {
+        Schedule::Once => {
             let code = one_run(deps, opts, cfg, shutdown).await;
             if let Some(pg) = &cfg.pushgateway {
-                match pg.push(&cfg.metrics, &cfg.http).await {
+                let body = to_prometheus_text(&cfg.metrics.encode());
+                match pg.push(cfg.metrics.grouping(), body).await {
                     Ok(()) => info!("pushed the run metrics to the Pushgateway"),
                     Err(e) => error!(error = %e, "cannot push the run metrics to the Pushgateway"),
                 }
             }
             code
         }
-        Mode::Loop { interval } => {
+        Schedule::Every(interval) => {
             info!(interval_secs = interval.as_secs(), "loop mode");
             // Alive means: a heartbeat within one interval plus one run plus a margin.
             let expected =
@@ -82,7 +85,7 @@ pub async fn run(
                 Ok(l) => l,
                 Err(e) => {
                     error!(port = cfg.metrics_port, error = %e, "cannot serve /metrics");
-                    return EXIT_INVALID;
+                    return exit::INVALID;
                 }
             };
             info!(
@@ -123,8 +126,8 @@ async fn one_run(
     shutdown: &CancellationToken,
 ) -> i32 {
     // `check` logs the qontract-reconcile message when the toggle is off.
-    if !toggle::check(&cfg.env, &cfg.http).await.allows_run() {
-        return EXIT_OK;
+    if !unleash::check(&cfg.unleash, &cfg.http).await.allows_run() {
+        return exit::OK;
     }
     let cancel = shutdown.child_token();
     let timer = cfg.timeout.map(|limit| {
@@ -148,17 +151,51 @@ async fn one_run(
     cfg.metrics.run_started();
     let started = std::time::Instant::now();
     // A loop does not print plans: its log has one line per planned and applied action.
-    let plan_format = match cfg.mode {
-        Mode::Once => Some(cfg.plan_format),
-        Mode::Loop { .. } => None,
+    let plan_format = match cfg.schedule {
+        Schedule::Once => Some(cfg.plan_format),
+        Schedule::Every(_) => None,
     };
-    let (code, report) = commands::run_report(deps, &opts, plan_format).await;
+    let (code, report) = run_report(deps, &opts, plan_format).await;
     cfg.metrics
         .run_finished(report.as_ref(), code, started.elapsed());
     if let Some(t) = timer {
         t.abort();
     }
     code
+}
+
+/// Runs one reconcile with the given dependencies, prints the plan and logs the summary.
+pub async fn run_with(deps: &Dependencies, opts: &RunOptions, plan_format: PlanFormat) -> i32 {
+    run_report(deps, opts, Some(plan_format)).await.0
+}
+
+/// Like [`run_with`], also returning the report (`None` when the run could not start).
+/// `plan_format` `None` prints no plan (loop mode: the log has every action).
+pub async fn run_report(
+    deps: &Dependencies,
+    opts: &RunOptions,
+    plan_format: Option<PlanFormat>,
+) -> (i32, Option<Report>) {
+    match reconcile::run(deps, opts).await {
+        Ok(report) => {
+            if let Some(format) = plan_format {
+                print!("{}", report::render_plan(&report, format));
+            }
+            let summary = report::summary(&report);
+            let code = report.exit_code();
+            if code == exit::OK {
+                info!(exit_code = code, "{summary}");
+            } else {
+                error!(exit_code = code, "{summary}");
+            }
+            (code, Some(report))
+        }
+        Err(e) => {
+            let code = e.exit_code();
+            error!(exit_code = code, "{e}");
+            (code, None)
+        }
+    }
 }
 
 /// Cancels the returned token on SIGTERM or SIGINT; when in-flight work has not finished

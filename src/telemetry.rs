@@ -4,16 +4,10 @@
 //! top-level `"dry_run":true` in JSON — by the writer itself, so lines from every crate and
 //! every task carry it, inside a span or not.
 
+pub use crate::config::LogFormat;
 use std::io::{self, IsTerminal, Write};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
-
-/// `--log-format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
 
 /// Installs the global subscriber. `level` is a level (`info`) or `EnvFilter` directives
 /// (`info,dtp::clients=debug`). Calling it twice is harmless (the second call is ignored).

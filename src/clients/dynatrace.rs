@@ -7,9 +7,9 @@
 //! value appears in its errors, logs or `Debug` output. The API base comes from
 //! [`DynatraceEnvironment::api_url`], so Managed URLs (`https://host/e/<env-id>`) work.
 
-use crate::clients::http::{ApiError, HttpSettings, send};
-use crate::clients::{CreatedToken, DtToken, Dynatrace};
-use crate::model::{DynatraceEnvironment, TenantId, TokenId};
+use crate::clients::Dynatrace;
+use crate::clients::http::{ApiError, Http, send};
+use crate::model::{CreatedToken, DtToken, DynatraceEnvironment, REDACTED, TenantId, TokenId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
@@ -34,8 +34,7 @@ pub struct DynatraceClient {
     /// `…/api/v2/apiTokens`, or why the environment URL is unusable.
     base: Result<Url, String>,
     bootstrap_token: SecretString,
-    http: reqwest::Client,
-    settings: HttpSettings,
+    http: Http,
 }
 
 impl fmt::Debug for DynatraceClient {
@@ -43,7 +42,7 @@ impl fmt::Debug for DynatraceClient {
         f.debug_struct("DynatraceClient")
             .field("tenant", &self.tenant)
             .field("base", &self.base.as_ref().map(Url::as_str))
-            .field("bootstrap_token", &"[REDACTED]")
+            .field("bootstrap_token", &REDACTED)
             .finish_non_exhaustive()
     }
 }
@@ -51,12 +50,7 @@ impl fmt::Debug for DynatraceClient {
 impl DynatraceClient {
     /// A client for `env`'s tenant. An unusable environment URL is not an error here: every
     /// call then fails with a message naming the tenant and the URL.
-    pub fn new(
-        env: &DynatraceEnvironment,
-        bootstrap_token: SecretString,
-        http: reqwest::Client,
-        settings: HttpSettings,
-    ) -> Self {
+    pub fn new(env: &DynatraceEnvironment, bootstrap_token: SecretString, http: Http) -> Self {
         let api_url = env.api_url();
         let base = Url::parse(&api_url)
             .map_err(|e| format!("invalid environment URL '{}': {e}", env.environment_url))
@@ -80,7 +74,6 @@ impl DynatraceClient {
             base,
             bootstrap_token,
             http,
-            settings,
         }
     }
 
@@ -140,12 +133,12 @@ impl Dynatrace for DynatraceClient {
         let mut next: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let resp = send(
-                &self.settings,
+                &self.http.settings,
                 "dynatrace",
                 &op,
                 true,
                 || {
-                    let rb = self.request(self.http.get(url.clone()), &auth);
+                    let rb = self.request(self.http.client.get(url.clone()), &auth);
                     match &next {
                         // The API rejects any other parameter next to nextPageKey.
                         Some(key) => rb.query(&[("nextPageKey", key.as_str())]),
@@ -188,11 +181,14 @@ impl Dynatrace for DynatraceClient {
         // Not idempotent: a repeated POST would create a second token, so `send` retries it
         // only when the server says it did not process the request (429, 503).
         let resp = send(
-            &self.settings,
+            &self.http.settings,
             "dynatrace",
             &op,
             false,
-            || self.request(self.http.post(url.clone()), &auth).json(&body),
+            || {
+                self.request(self.http.client.post(url.clone()), &auth)
+                    .json(&body)
+            },
             error_message,
         )
         .await?;
@@ -242,11 +238,14 @@ impl Dynatrace for DynatraceClient {
         let auth = self.auth_header(&op)?;
         let body = serde_json::json!({ "name": name, "scopes": scopes });
         send(
-            &self.settings,
+            &self.http.settings,
             "dynatrace",
             &op,
             true,
-            || self.request(self.http.put(url.clone()), &auth).json(&body),
+            || {
+                self.request(self.http.client.put(url.clone()), &auth)
+                    .json(&body)
+            },
             error_message,
         )
         .await?;
@@ -259,11 +258,11 @@ impl Dynatrace for DynatraceClient {
         let url = self.url(&op, Some(id))?;
         let auth = self.auth_header(&op)?;
         let result = send(
-            &self.settings,
+            &self.http.settings,
             "dynatrace",
             &op,
             true,
-            || self.request(self.http.delete(url.clone()), &auth),
+            || self.request(self.http.client.delete(url.clone()), &auth),
             error_message,
         )
         .await;
@@ -514,8 +513,8 @@ mod tests {
         let client = DynatraceClient::new(
             &env,
             SecretString::from("dt0c01.BOOT.SECRET"),
-            reqwest::Client::new(),
-            HttpSettings::default(),
+            crate::clients::http::Http::new(crate::clients::http::HttpSettings::default())
+                .expect("client"),
         );
         let url = client
             .url("op", Some(&TokenId::new("dt0c01.A/B?C #")))

@@ -1,6 +1,7 @@
-//! The HTTP core shared by the OCM and Dynatrace clients (and the GraphQL client): one
-//! `reqwest` client per process (connection reuse), TLS verification always on with optional
-//! extra CA certificates, timeouts, and bounded retries with exponential backoff and jitter.
+//! The HTTP core shared by every client (OCM, SSO, Dynatrace, GraphQL, Vault, Pushgateway,
+//! Unleash): one `reqwest` client per process ([`Http`], connection reuse), TLS verification
+//! always on with optional extra CA certificates, timeouts, and bounded retries with exponential
+//! backoff and jitter.
 //! Idempotent calls are retried on transport errors and 5xx; every call is retried on 429 and
 //! 503 (the request was not processed), honouring `Retry-After`. Errors name the operation
 //! and carry the server's message, never a credential. Every attempt and every retry is
@@ -13,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Watches the requests dtp sends (implemented by [`crate::metrics::Metrics`]). `system` is
-/// one of `"ocm"`, `"sso"`, `"dynatrace"`, `"graphql"`.
+/// one of `"ocm"`, `"sso"`, `"dynatrace"`, `"graphql"`, `"vault"`, `"pushgateway"`,
+/// `"unleash"`.
 pub trait HttpObserver: Send + Sync {
     /// One attempt ended: with the response status, or `None` on a transport error (no
     /// usable answer: connection, timeout, TLS).
@@ -73,6 +75,33 @@ impl Default for HttpSettings {
             observer: None,
         }
     }
+}
+
+/// The process's one HTTP client and the settings every call uses. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Http {
+    pub client: reqwest::Client,
+    pub settings: Arc<HttpSettings>,
+}
+
+impl Http {
+    /// Builds the client from `settings` (see [`HttpSettings::client`]).
+    pub fn new(settings: HttpSettings) -> Result<Self, String> {
+        Ok(Self {
+            client: settings.client()?,
+            settings: Arc::new(settings),
+        })
+    }
+}
+
+/// A URL fit for a message: user info removed (it may hold credentials).
+pub fn redact_url(url: &url::Url) -> String {
+    let mut u = url.clone();
+    if !u.username().is_empty() || u.password().is_some() {
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+    }
+    u.to_string()
 }
 
 impl HttpSettings {
@@ -171,13 +200,16 @@ impl ApiError {
     }
 
     pub fn transport(op: &str, e: &reqwest::Error) -> Self {
-        // reqwest's Display names the URL; dtp never puts credentials in URLs.
         let mut message = e.to_string();
         let mut src = std::error::Error::source(e);
         while let Some(s) = src {
             message.push_str(": ");
             message.push_str(&s.to_string());
             src = s.source();
+        }
+        // reqwest's Display names the URL: never with its user info.
+        if let Some(url) = e.url() {
+            message = message.replace(url.as_str(), &redact_url(url));
         }
         Self::Transport {
             op: op.to_owned(),

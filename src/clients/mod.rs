@@ -1,21 +1,26 @@
 //! One module per external system. Each exposes a domain-shaped trait (what dtp needs, in
-//! its words) and one HTTP implementation; the sandbox provides the servers they are tested
-//! against. Real clients are built in exactly one place, [`crate::reconcile::Dependencies`].
-//! Errors name the system, operation and object; they never carry a secret.
+//! its words) and one HTTP implementation on the shared core ([`http`]); the sandbox provides
+//! the servers they are tested against. Real clients are built in exactly one place,
+//! [`crate::deps`]. Errors name the system, operation and object; they never carry a secret.
+//! Clients depend on [`crate::model`] only: their settings types are their own, and
+//! [`crate::config`] builds them.
 
 pub mod appinterface;
 pub mod dynatrace;
 pub mod http;
 pub mod ocm;
+pub mod pushgateway;
+pub mod unleash;
 pub mod vault;
 
 use crate::model::{
-    AppInterfaceData, ClusterId, ExternalClusterId, OrgId, SubscriptionId, TokenId, VaultSecretRef,
+    AppInterfaceData, ClusterId, CreatedToken, Discovery, DtToken, DynatraceEnvironment,
+    ExternalClusterId, OcmEnvironment, ServiceLogOutcome, TokenId, VaultSecretRef,
     bundle::{BundleKind, Resources},
 };
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use std::sync::Arc;
 
 pub use http::ApiError;
 
@@ -30,38 +35,6 @@ pub trait AppInterfaceSource: Send + Sync {
 #[async_trait]
 pub trait SecretReader: Send + Sync {
     async fn read(&self, secret: &VaultSecretRef) -> Result<SecretString, vault::SecretError>;
-}
-
-/// A cluster found through its DTP labels, with the labels that apply to it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DiscoveredCluster {
-    pub id: ClusterId,
-    pub external_id: ExternalClusterId,
-    pub name: String,
-    pub subscription_id: SubscriptionId,
-    pub organization_id: OrgId,
-    /// ROSA with hypershift enabled: tokens go into a Manifest, not a SyncSet.
-    pub is_hcp: bool,
-    /// `sre-capabilities.dtp.*` labels in effective order: organization labels first, then the
-    /// subscription's (a subscription label overrides an organization label with the same key),
-    /// each group sorted by label creation time (the order the Python integration sees).
-    pub labels: Vec<(String, String)>,
-}
-
-/// The outcome of discovery in one OCM environment.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Discovery {
-    pub clusters: Vec<DiscoveredCluster>,
-    /// Items OCM returned that dtp could not use (e.g. a cluster without `external_id`), each
-    /// naming the object. They count as failures of the run; the other clusters go on.
-    pub problems: Vec<String>,
-}
-
-/// Whether a service log was posted or an identical one from the last day was found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServiceLogOutcome {
-    Posted,
-    Deduplicated,
 }
 
 /// One OCM environment.
@@ -99,25 +72,6 @@ pub trait Ocm: Send + Sync {
     ) -> Result<ServiceLogOutcome, ApiError>;
 }
 
-/// A token as the Dynatrace token list shows it (never its secret).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DtToken {
-    pub id: TokenId,
-    pub name: String,
-    /// `None` when the server did not say.
-    pub enabled: Option<bool>,
-    pub expiration_date: Option<DateTime<Utc>>,
-    /// Present when the server returned scopes in the list.
-    pub scopes: Option<Vec<String>>,
-}
-
-/// A token Dynatrace just created: the only time its secret is visible.
-#[derive(Clone, Debug)]
-pub struct CreatedToken {
-    pub id: TokenId,
-    pub token: SecretString,
-}
-
 /// One Dynatrace tenant's token API (v2).
 #[async_trait]
 pub trait Dynatrace: Send + Sync {
@@ -133,4 +87,20 @@ pub trait Dynatrace: Send + Sync {
     ) -> Result<(), ApiError>;
     /// DELETE; a token that is already gone (404) counts as deleted.
     async fn delete_token(&self, id: &TokenId) -> Result<(), ApiError>;
+}
+
+/// Chooses the secret reader once app-interface said whether Vault is used (B5).
+#[async_trait]
+pub trait SecretBackend: Send + Sync {
+    async fn reader(&self, vault: bool) -> Result<Arc<dyn SecretReader>, vault::SecretError>;
+}
+
+/// Builds the per-environment and per-tenant clients of a run.
+pub trait Connector: Send + Sync {
+    fn ocm(&self, env: &OcmEnvironment, client_secret: SecretString) -> Arc<dyn Ocm>;
+    fn dynatrace(
+        &self,
+        env: &DynatraceEnvironment,
+        bootstrap_token: SecretString,
+    ) -> Arc<dyn Dynatrace>;
 }

@@ -59,10 +59,25 @@ pub fn resolve(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let mut out = Resolved::default();
-    let mut candidates: Vec<Binding> = Vec::new();
-    let mut seen_prefixes = BTreeSet::new();
+    let mut candidates = v3_candidates(labels, &map, specs, &mut out.notes);
+    if candidates.is_empty() {
+        candidates = older_candidate(&map, specs, &mut out.notes);
+    }
+    for b in candidates {
+        out.admit(b, specs, tenants, org);
+    }
+    out
+}
 
-    // v3: several groups.
+/// v3: one binding per `sre-capabilities.dtp.v3.<group>` prefix, in first-seen order.
+fn v3_candidates(
+    labels: &[(String, String)],
+    map: &BTreeMap<&str, &str>,
+    specs: &BTreeMap<SpecName, TokenSpec>,
+    notes: &mut Vec<LabelNote>,
+) -> Vec<Binding> {
+    let mut candidates = Vec::new();
+    let mut seen_prefixes = BTreeSet::new();
     for (key, _) in labels {
         if !key.starts_with(V3_PREFIX) {
             continue;
@@ -71,7 +86,7 @@ pub fn resolve(
             continue;
         };
         if last != "tenant" && last != "token-spec" {
-            out.notes.push(LabelNote {
+            notes.push(LabelNote {
                 label: key.clone(),
                 message: "Bad DTPv3 label key: it must end in '.tenant' or '.token-spec'".into(),
             });
@@ -80,73 +95,75 @@ pub fn resolve(
         if !seen_prefixes.insert(prefix.to_owned()) {
             continue;
         }
-        if let Some(b) = pair(
-            prefix,
-            map.get(format!("{prefix}.tenant").as_str()).copied(),
-            map.get(format!("{prefix}.token-spec").as_str()).copied(),
-            specs,
-            &mut out.notes,
-        ) {
-            candidates.push(b);
-        }
+        let tenant = map.get(format!("{prefix}.tenant").as_str()).copied();
+        let spec = map.get(format!("{prefix}.token-spec").as_str()).copied();
+        candidates.extend(pair(prefix, tenant, spec, specs, notes));
     }
-    // v2, then the legacy unversioned pair, only when nothing more recent produced a binding.
+    candidates
+}
+
+/// v2, then the legacy unversioned pair: at most one binding.
+fn older_candidate(
+    map: &BTreeMap<&str, &str>,
+    specs: &BTreeMap<SpecName, TokenSpec>,
+    notes: &mut Vec<LabelNote>,
+) -> Vec<Binding> {
     for (name, tenant_key, spec_key) in [
         ("v2", V2_TENANT, V2_SPEC),
         ("legacy", LEGACY_TENANT, LEGACY_SPEC),
     ] {
-        if !candidates.is_empty() {
-            break;
-        }
         let tenant = map.get(tenant_key).copied();
         let spec = map.get(spec_key).copied();
         if tenant.is_none() && spec.is_none() {
             continue;
         }
-        if let Some(mut b) = pair(
-            tenant_key.trim_end_matches(".tenant"),
-            tenant,
-            spec,
-            specs,
-            &mut out.notes,
-        ) {
+        let prefix = tenant_key.trim_end_matches(".tenant");
+        if let Some(mut b) = pair(prefix, tenant, spec, specs, notes) {
             b.key = name.into();
-            candidates.push(b);
+            return vec![b];
         }
     }
+    Vec::new()
+}
 
-    for b in candidates {
-        if out.bindings.contains(&b)
-            || out
-                .bindings
-                .iter()
-                .any(|x| x.tenant == b.tenant && x.spec == b.spec)
+impl Resolved {
+    /// Keeps a candidate binding unless it repeats one, names an unknown tenant, or its spec
+    /// does not allow the organization.
+    fn admit(
+        &mut self,
+        b: Binding,
+        specs: &BTreeMap<SpecName, TokenSpec>,
+        tenants: &BTreeSet<TenantId>,
+        org: &OrgId,
+    ) {
+        if self
+            .bindings
+            .iter()
+            .any(|x| x == &b || (x.tenant == b.tenant && x.spec == b.spec))
         {
-            continue;
+            return;
         }
         if !tenants.contains(&b.tenant) {
-            out.notes.push(LabelNote {
+            self.notes.push(LabelNote {
                 label: b.key.clone(),
                 message: format!("Dynatrace tenant '{}' does not exist", b.tenant),
             });
-            out.unknown_tenants.push(b);
-            continue;
+            self.unknown_tenants.push(b);
+            return;
         }
-        let allowed = specs.get(&b.spec).is_some_and(|s| s.allows_org(org));
-        if !allowed {
-            out.notes.push(LabelNote {
+        if !specs.get(&b.spec).is_some_and(|s| s.allows_org(org)) {
+            self.notes.push(LabelNote {
                 label: b.key.clone(),
                 message: format!(
                     "token spec '{}' does not allow organization '{org}'",
                     b.spec
                 ),
             });
-            out.disallowed.push(b);
-            continue;
+            self.disallowed.push(b);
+            return;
         }
-        out.bindings.push(b);
+        self.bindings.push(b);
     }
-    out
 }
 
 fn pair(

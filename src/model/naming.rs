@@ -8,6 +8,13 @@ use sha2::{Digest, Sha256};
 /// Longest token-name part kept in the Dynatrace token name (schema `maxLength 46`).
 pub const MAX_TOKEN_NAME_LEN: usize = 46;
 
+/// Every token name dtp gives starts with this.
+pub const TOKEN_NAME_PREFIX: &str = "dtp_";
+
+/// The Python integration lists (and so repairs) every token whose name starts with this; a
+/// token not named so is never updated by dtp (it is not dtp's).
+pub const OWNED_NAME_PREFIX: &str = "dtp";
+
 /// First 12 hex characters of sha256(sorted(scopes).join(",")). Sorting is by code point
 /// (uppercase before lowercase) and keeps duplicates, exactly as Python's `sorted`.
 pub fn scope_hash(scopes: &[String]) -> String {
@@ -22,12 +29,21 @@ pub fn scope_hash(scopes: &[String]) -> String {
 pub fn token_name(spec_token_name: &str, cluster: &ExternalClusterId, scopes: &[String]) -> String {
     // Python slices by code point, not byte: do the same.
     let short: String = spec_token_name.chars().take(MAX_TOKEN_NAME_LEN).collect();
-    format!("dtp_{short}_{cluster}_{}", scope_hash(scopes))
+    format!(
+        "{TOKEN_NAME_PREFIX}{short}_{cluster}_{}",
+        scope_hash(scopes)
+    )
 }
 
-/// The prefix shared by every token dtp owns for one cluster.
-pub fn cluster_token_prefix(cluster: &ExternalClusterId) -> String {
+/// The part shared by the names of every token dtp gives one cluster (`_<uuid>_`).
+pub fn cluster_token_infix(cluster: &ExternalClusterId) -> String {
     format!("_{cluster}_")
+}
+
+/// Whether a token name is one dtp gives this cluster (`dtp_<name>_<uuid>_<hash>`): only such
+/// tokens are ever deleted by dtp.
+pub fn named_for_cluster(name: &str, cluster: &ExternalClusterId) -> bool {
+    name.starts_with(TOKEN_NAME_PREFIX) && name.contains(&cluster_token_infix(cluster))
 }
 
 #[cfg(test)]

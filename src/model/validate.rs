@@ -1,9 +1,9 @@
 //! Validation of app-interface data before any cluster work (behaviour B11 plus the holes the
-//! Python integration leaves open, reference §9). Unlike the Python integration, every problem
+//! Python integration leaves open, docs/behaviour.md §9). Unlike the Python integration, every problem
 //! is collected (not only the first), each naming the spec, secret, token or environment and,
 //! when known, the datafile.
 
-use super::appinterface::{AppInterfaceData, TokenSpec};
+use super::appinterface::{AppInterfaceData, SpecSecret, SpecToken, TokenSpec};
 use super::naming::MAX_TOKEN_NAME_LEN;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -78,76 +78,89 @@ pub fn validate_spec(spec: &TokenSpec) -> Vec<Problem> {
         if secret.tokens.is_empty() {
             push(format!("secret '{}' defines no tokens", secret.name));
         }
-        let mut names = BTreeSet::new();
-        let mut keys = BTreeSet::new();
-        for token in &secret.tokens {
-            if !names.insert(token.name.as_str()) {
-                push(format!(
-                    "A token name must be unique within a secret. Token name '{}' is used more than once in secret '{}' in token spec '{}'.",
-                    token.name, secret.name, spec.name
-                ));
-            }
-            if !keys.insert(token.key()) {
-                push(format!(
-                    "A key name must be unique within a secret. Key name '{}' is used more than once in secret '{}' in token spec '{}'.",
-                    token.key(),
-                    secret.name,
-                    spec.name
-                ));
-            }
-            if token.name.is_empty() {
-                push(format!(
-                    "secret '{}' has a token with an empty name",
-                    secret.name
-                ));
-            }
-            if token.key().is_empty() {
-                push(format!(
-                    "token '{}' in secret '{}' has an empty keyNameInSecret",
-                    token.name, secret.name
-                ));
-            }
-            if token.name.chars().count() > MAX_TOKEN_NAME_LEN {
-                push(format!(
-                    "token name '{}' in secret '{}' is longer than {MAX_TOKEN_NAME_LEN} characters",
-                    token.name, secret.name
-                ));
-            }
-            if token.scopes.is_empty() {
-                push(format!(
-                    "token '{}' in secret '{}' has no scopes",
-                    token.name, secret.name
-                ));
-            }
-            for scope in &token.scopes {
-                if !ALLOWED_SCOPES.contains(&scope.as_str()) {
-                    push(format!(
-                        "token '{}' in secret '{}' has scope '{scope}', which the token-spec schema does not allow",
-                        token.name, secret.name
-                    ));
-                }
-            }
+        check_tokens(spec, secret, &mut push);
+        check_keys(secret, &mut push);
+    }
+    problems
+}
+
+/// Names, keys and scopes of each token of a secret.
+fn check_tokens(spec: &TokenSpec, secret: &SpecSecret, push: &mut impl FnMut(String)) {
+    let mut names = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    for token in &secret.tokens {
+        if !names.insert(token.name.as_str()) {
+            push(format!(
+                "A token name must be unique within a secret. Token name '{}' is used more than once in secret '{}' in token spec '{}'.",
+                token.name, secret.name, spec.name
+            ));
         }
-        // Keys share one Secret with `apiUrl` and with each token's `<key>Id`.
-        for token in &secret.tokens {
-            let key = token.key();
-            if key == "apiUrl" {
+        if !keys.insert(token.key()) {
+            push(format!(
+                "A key name must be unique within a secret. Key name '{}' is used more than once in secret '{}' in token spec '{}'.",
+                token.key(),
+                secret.name,
+                spec.name
+            ));
+        }
+        if token.name.is_empty() {
+            push(format!(
+                "secret '{}' has a token with an empty name",
+                secret.name
+            ));
+        }
+        if token.key().is_empty() {
+            push(format!(
+                "token '{}' in secret '{}' has an empty keyNameInSecret",
+                token.name, secret.name
+            ));
+        }
+        if token.name.chars().count() > MAX_TOKEN_NAME_LEN {
+            push(format!(
+                "token name '{}' in secret '{}' is longer than {MAX_TOKEN_NAME_LEN} characters",
+                token.name, secret.name
+            ));
+        }
+        check_scopes(secret, token, push);
+    }
+}
+
+fn check_scopes(secret: &SpecSecret, token: &SpecToken, push: &mut impl FnMut(String)) {
+    if token.scopes.is_empty() {
+        push(format!(
+            "token '{}' in secret '{}' has no scopes",
+            token.name, secret.name
+        ));
+    }
+    for scope in &token.scopes {
+        if !ALLOWED_SCOPES.contains(&scope.as_str()) {
+            push(format!(
+                "token '{}' in secret '{}' has scope '{scope}', which the token-spec schema does not allow",
+                token.name, secret.name
+            ));
+        }
+    }
+}
+
+/// Keys share one Secret with `apiUrl` and with each token's `<key>Id`.
+fn check_keys(secret: &SpecSecret, push: &mut impl FnMut(String)) {
+    for token in &secret.tokens {
+        let key = token.key();
+        if key == "apiUrl" {
+            push(format!(
+                "token '{}' in secret '{}' uses key 'apiUrl', which holds the Dynatrace API URL",
+                token.name, secret.name
+            ));
+        }
+        for other in &secret.tokens {
+            if format!("{}Id", other.key()) == key {
                 push(format!(
-                    "token '{}' in secret '{}' uses key 'apiUrl', which holds the Dynatrace API URL",
-                    token.name, secret.name
+                    "token '{}' in secret '{}' uses key '{key}', which collides with the id key of token '{}'",
+                    token.name, secret.name, other.name
                 ));
-            }
-            for other in &secret.tokens {
-                if format!("{}Id", other.key()) == key {
-                    push(format!(
-                        "token '{}' in secret '{}' uses key '{key}', which collides with the id key of token '{}'",
-                        token.name, secret.name, other.name
-                    ));
-                }
             }
         }
     }
-    problems
 }
 
 /// Validates all app-interface data dtp uses: token specs (B11 and more) and the Dynatrace and

@@ -6,15 +6,23 @@
 //!
 //! Fixture strings may use `${OCM_URL:<env>}` (that OCM environment's base URL) and
 //! `${DYNATRACE_URL}` (the Dynatrace server; tenants live under `/e/<tenant id>`), since the
-//! ports are only known once the servers listen.
+//! ports are only known once the servers listen (`placeholders`).
+//!
+//! Layout: [`common`] (serving, recording, latency and the fault model), one folder per
+//! server ([`ocm`], [`dynatrace`], [`graphql`]); [`search`] is the OCM search language
+//! (`ocm::search`), re-exported at its old path; `tests` runs the servers on 127.0.0.1 to
+//! test the fault model end to end.
 
 pub mod common;
 pub mod dynatrace;
 pub mod graphql;
 pub mod ocm;
-pub mod search;
+mod placeholders;
+
+pub use ocm::search;
 
 use common::{Control, FaultRule, Served};
+use placeholders::{json_to_toml, substitute, substitute_typed};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -32,10 +40,16 @@ pub struct Fixture {
     /// Secrets for config.toml (nested tables), read when app-interface says `vault: false`.
     #[serde(default)]
     pub config_secrets: BTreeMap<String, Value>,
+    /// Fault rules, in order (see [`common`] for every option).
     #[serde(default)]
     pub faults: Vec<FaultRule>,
+    /// Latency of every request, in milliseconds.
     #[serde(default)]
     pub latency_ms: u64,
+    /// Extra latency by system prefix (`dynatrace`, `ocm`, `ocm:<env>`, `graphql`), on top of
+    /// `latency_ms`; the longest matching prefix wins.
+    #[serde(default)]
+    pub system_latency_ms: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,10 +87,15 @@ impl Sandbox {
     /// qontract-server (may embed every URL).
     pub async fn start(fixture: Fixture) -> std::io::Result<Self> {
         let control = Control::new();
-        for f in fixture.faults {
+        for (i, f) in fixture.faults.into_iter().enumerate() {
+            f.validate()
+                .map_err(|e| std::io::Error::other(format!("faults[{i}]: {e}")))?;
             control.add_fault(f);
         }
         control.set_latency(Duration::from_millis(fixture.latency_ms));
+        for (system, ms) in fixture.system_latency_ms {
+            control.set_system_latency(&system, Duration::from_millis(ms));
+        }
         let dt = dynatrace::DynatraceSandbox::try_from_fixture(fixture.dynatrace)
             .map_err(|e| std::io::Error::other(format!("Dynatrace fixture: {e}")))?;
         let dt_served = common::serve("dynatrace", dt.router(), control.clone()).await?;
@@ -173,55 +192,5 @@ impl Sandbox {
     }
 }
 
-/// Replaces `${VAR}` placeholders in every string, then evaluates `${base64:...}`.
-fn substitute(v: &mut Value, vars: &BTreeMap<String, String>) {
-    match v {
-        Value::String(s) => {
-            for (k, val) in vars {
-                if s.contains(k.as_str()) {
-                    *s = s.replace(k.as_str(), val);
-                }
-            }
-            while let Some(start) = s.find("${base64:") {
-                let Some(len) = s[start..].find('}') else {
-                    break;
-                };
-                let inner = s[start + 9..start + len].to_owned();
-                let encoded =
-                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, inner);
-                s.replace_range(start..start + len + 1, &encoded);
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(|x| substitute(x, vars)),
-        Value::Object(o) => o.values_mut().for_each(|x| substitute(x, vars)),
-        _ => {}
-    }
-}
-
-/// Substitutes placeholders inside an already-typed fixture part (round trip through JSON).
-fn substitute_typed<T: serde::Serialize + serde::de::DeserializeOwned>(
-    t: T,
-    vars: &BTreeMap<String, String>,
-) -> std::io::Result<T> {
-    let mut v = serde_json::to_value(&t).map_err(std::io::Error::other)?;
-    substitute(&mut v, vars);
-    serde_json::from_value(v).map_err(std::io::Error::other)
-}
-
-fn json_to_toml(v: &Value) -> Option<toml::Value> {
-    Some(match v {
-        Value::Null => return None,
-        Value::Bool(b) => toml::Value::Boolean(*b),
-        Value::Number(n) => n
-            .as_i64()
-            .map(toml::Value::Integer)
-            .or_else(|| n.as_f64().map(toml::Value::Float))?,
-        Value::String(s) => toml::Value::String(s.clone()),
-        Value::Array(a) => toml::Value::Array(a.iter().filter_map(json_to_toml).collect()),
-        Value::Object(o) => toml::Value::Table(
-            o.iter()
-                .filter_map(|(k, v)| json_to_toml(v).map(|t| (k.clone(), t)))
-                .collect(),
-        ),
-    })
-}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,503 @@
+//! Raw flags and environment variables → the validated [`Config`]: each setting is parsed and
+//! checked once, with one default (the `config` constants), and every error names the flag and
+//! its environment variable. Only this file turns raw strings into configuration.
+
+use super::{Cli, Command, Env, RunArgs, SourceArgs};
+use crate::clients::pushgateway::PushgatewaySettings;
+use crate::clients::unleash::{UnleashConfig, UnleashSettings};
+use crate::config::{
+    self, Config, Filters, Mode, QontractConfig, RunConfig, Schedule, Source, SourceConfig,
+};
+use crate::model::OcmEnvName;
+use crate::shard::Shard;
+use secrecy::SecretString;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// An invalid setting: the message names the flag and/or environment variable at fault, and
+/// never quotes a secret. The process exits 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+/// Builds the whole configuration of this process.
+pub fn build(cli: &Cli, env: &Env) -> Result<Config, Invalid> {
+    let command = match &cli.command {
+        Command::Run(args) => config::Command::Run(Box::new(run_config(args, env)?)),
+        Command::Validate(args) => config::Command::Validate(Box::new(source_config(args, env)?)),
+        #[cfg(feature = "sandbox")]
+        Command::Demo(args) => config::Command::Demo(config::DemoConfig {
+            fixture: args.fixture.clone(),
+            plan_format: args.plan_format,
+        }),
+    };
+    Ok(Config { command })
+}
+
+/// Whether the command is a dry-run, as far as it can be told before the whole configuration
+/// is valid (so that every log line of a dry-run, errors included, is marked).
+pub fn dry_run_hint(cli: &Cli, env: &Env) -> bool {
+    match &cli.command {
+        Command::Run(args) => mode(args, env).map_or(true, Mode::is_dry_run),
+        _ => false,
+    }
+}
+
+fn run_config(args: &RunArgs, env: &Env) -> Result<RunConfig, Invalid> {
+    Ok(RunConfig {
+        source: source_config(&args.source, env)?,
+        mode: mode(args, env)?,
+        schedule: schedule(args, env)?,
+        filters: Filters {
+            ocm_envs: args
+                .ocm_env
+                .iter()
+                .map(|e| OcmEnvName::new(e.trim()))
+                .collect(),
+            clusters: args.cluster.iter().map(|c| c.trim().to_owned()).collect(),
+        },
+        plan_format: args.plan_format,
+        concurrency: concurrency(&args.concurrency)?,
+        timeout: args
+            .timeout
+            .as_deref()
+            .map(|t| parse_duration(t).map_err(|e| invalid("--timeout (RUNNER_TIMEOUT)", &e)))
+            .transpose()?,
+        metrics_port: args.metrics_port.trim().parse().map_err(|_| {
+            invalid(
+                "--metrics-port (PROMETHEUS_PORT)",
+                "must be a port number from 0 to 65535",
+            )
+        })?,
+        early_exit_compare_sha: args.early_exit_compare_sha.clone(),
+        shard: shard(args)?,
+        pushgateway: pushgateway(env)?,
+        unleash: unleash(env),
+    })
+}
+
+fn invalid(setting: &str, message: &str) -> Invalid {
+    Invalid(format!("{setting}: {message}"))
+}
+
+/// `--concurrency` / `DTP_CONCURRENCY`: 1 to 256.
+fn concurrency(raw: &str) -> Result<NonZeroUsize, Invalid> {
+    raw.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=config::MAX_CONCURRENCY).contains(n))
+        .and_then(NonZeroUsize::new)
+        .ok_or_else(|| {
+            invalid(
+                "--concurrency (DTP_CONCURRENCY)",
+                &format!(
+                    "'{}' is not a whole number from 1 to {}",
+                    raw.trim(),
+                    config::MAX_CONCURRENCY
+                ),
+            )
+        })
+}
+
+/// `--shards` / `SHARDS` and `--shard-id` / `SHARD_ID`.
+fn shard(args: &RunArgs) -> Result<Shard, Invalid> {
+    let count: u32 = args
+        .shards
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| (1..=config::MAX_SHARDS).contains(n))
+        .ok_or_else(|| {
+            invalid(
+                "--shards (SHARDS)",
+                &format!("must be a whole number from 1 to {}", config::MAX_SHARDS),
+            )
+        })?;
+    let id: u32 = args
+        .shard_id
+        .trim()
+        .parse()
+        .map_err(|_| invalid("--shard-id (SHARD_ID)", "must be a whole number"))?;
+    Shard::new(count, id).map_err(|e| invalid("--shard-id (SHARD_ID)", &e))
+}
+
+/// `--dry-run`/`--no-dry-run` beat `DRY_RUN`, which beats the default (dry-run).
+fn mode(args: &RunArgs, env: &Env) -> Result<Mode, Invalid> {
+    if args.no_dry_run {
+        return Ok(Mode::Apply);
+    }
+    if args.dry_run {
+        return Ok(Mode::DryRun);
+    }
+    let Some(raw) = env.dry_run.as_deref() else {
+        return Ok(Mode::DryRun);
+    };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "" | "true" | "1" | "yes" | "--dry-run" => Ok(Mode::DryRun),
+        "false" | "0" | "no" | "--no-dry-run" => Ok(Mode::Apply),
+        other => Err(Invalid(format!(
+            "DRY_RUN='{other}' is not understood; use true/false (or --dry-run/--no-dry-run)"
+        ))),
+    }
+}
+
+/// `--interval` beats `RUN_ONCE` (any non-empty value means once, as in qontract-reconcile's
+/// run-integration), which beats `SLEEP_DURATION_SECS`; default once.
+fn schedule(args: &RunArgs, env: &Env) -> Result<Schedule, Invalid> {
+    if let Some(raw) = &args.interval {
+        let d = parse_duration(raw).map_err(|e| invalid("--interval", &e))?;
+        return every(d, "--interval");
+    }
+    if env.run_once.as_deref().is_some_and(|v| !v.is_empty()) {
+        return Ok(Schedule::Once);
+    }
+    match env.sleep_duration_secs.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => {
+            let d = parse_duration(v).map_err(|e| invalid("SLEEP_DURATION_SECS", &e))?;
+            every(d, "SLEEP_DURATION_SECS")
+        }
+        _ => Ok(Schedule::Once),
+    }
+}
+
+fn every(interval: Duration, setting: &str) -> Result<Schedule, Invalid> {
+    if interval.is_zero() {
+        return Err(invalid(setting, "the loop interval must be positive"));
+    }
+    Ok(Schedule::Every(interval))
+}
+
+/// Parses a duration: `300` (seconds), `300s`, `5m`, `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration (e.g. 300, 90s, 5m): {e}"))
+}
+
+/// Where app-interface data and secrets come from.
+pub fn source_config(args: &SourceArgs, env: &Env) -> Result<SourceConfig, Invalid> {
+    let vault_token = env
+        .vault_token
+        .clone()
+        .filter(|t| !t.is_empty())
+        .map(SecretString::from);
+    let qontract = args
+        .config
+        .as_ref()
+        .map(|path| QontractConfig::load(path, vault_token))
+        .transpose()
+        .map_err(|e| Invalid(format!("--config (QONTRACT_CONFIG): {e}")))?;
+    let source = match &args.app_interface_dir {
+        Some(dir) if !dir.is_dir() => {
+            return Err(Invalid(format!(
+                "--app-interface-dir (APP_INTERFACE_DIR) {}: not a directory",
+                dir.display()
+            )));
+        }
+        Some(dir) => Source::Datafiles(dir.clone()),
+        None => graphql_source(args, qontract.as_ref())?,
+    };
+    let ca_bundle = args.ca_bundle.clone().or_else(|| {
+        env.ssl_cert_file
+            .clone()
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    });
+    if let Some(p) = &ca_bundle
+        && !p.is_file()
+    {
+        return Err(Invalid(format!(
+            "--ca-bundle (DTP_CA_BUNDLE, SSL_CERT_FILE) {}: no such file",
+            p.display()
+        )));
+    }
+    Ok(SourceConfig {
+        source,
+        qontract,
+        ca_bundle,
+        kube_sa_token_path: env
+            .kube_sa_token_path
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| config::DEFAULT_KUBE_SA_TOKEN_PATH.to_owned())
+            .into(),
+    })
+}
+
+/// `--graphql-server` / `GRAPHQL_SERVER`, else `[graphql] server` of config.toml.
+fn graphql_source(args: &SourceArgs, qontract: Option<&QontractConfig>) -> Result<Source, Invalid> {
+    let gql = qontract.and_then(|q| q.graphql.clone());
+    let token = gql.as_ref().and_then(|g| g.token.clone());
+    let server = match (&args.graphql_server, gql) {
+        (Some(raw), _) => Url::parse(raw.trim()).map_err(|e| {
+            Invalid(format!(
+                "--graphql-server (GRAPHQL_SERVER) is not a URL: {e}"
+            ))
+        })?,
+        (None, Some(g)) => g.server,
+        (None, None) => {
+            return Err(Invalid(
+                "no app-interface source: give --app-interface-dir, --graphql-server, or --config with [graphql] server"
+                    .to_owned(),
+            ));
+        }
+    };
+    Ok(Source::Graphql { server, token })
+}
+
+/// `PUSHGATEWAY_ENABLED` (non-empty and not `false`/`0`: enabled), `PUSHGATEWAY_URL` (required
+/// when enabled), `PUSHGATEWAY_USERNAME` and `PUSHGATEWAY_PASSWORD` (basic auth when given).
+fn pushgateway(env: &Env) -> Result<Option<PushgatewaySettings>, Invalid> {
+    let enabled = env
+        .pushgateway_enabled
+        .as_deref()
+        .map(str::trim)
+        .is_some_and(|v| !v.is_empty() && !v.eq_ignore_ascii_case("false") && v != "0");
+    if !enabled {
+        return Ok(None);
+    }
+    let raw = env
+        .pushgateway_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            Invalid("PUSHGATEWAY_URL is required when PUSHGATEWAY_ENABLED is set".into())
+        })?;
+    let url = Url::parse(raw).map_err(|e| Invalid(format!("PUSHGATEWAY_URL is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Invalid(format!(
+            "PUSHGATEWAY_URL must be http(s), not '{}'",
+            url.scheme()
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Invalid(
+            "PUSHGATEWAY_URL must not hold credentials; use PUSHGATEWAY_USERNAME and PUSHGATEWAY_PASSWORD"
+                .into(),
+        ));
+    }
+    let non_empty = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+    Ok(Some(PushgatewaySettings {
+        url,
+        username: non_empty(&env.pushgateway_username),
+        password: non_empty(&env.pushgateway_password).map(SecretString::from),
+    }))
+}
+
+/// `UNLEASH_API_URL` and `UNLEASH_CLIENT_ACCESS_TOKEN`: both set and non-empty turn the toggle
+/// check on; an unusable URL is reported at every check and counts as enabled.
+fn unleash(env: &Env) -> UnleashConfig {
+    let url = env
+        .unleash_api_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    let token = env
+        .unleash_client_access_token
+        .as_deref()
+        .filter(|t| !t.trim().is_empty());
+    let (Some(raw), Some(token)) = (url, token) else {
+        return UnleashConfig::Off;
+    };
+    match Url::parse(raw) {
+        Ok(api_url) if matches!(api_url.scheme(), "http" | "https") && api_url.has_host() => {
+            UnleashConfig::On(UnleashSettings {
+                api_url,
+                token: SecretString::from(token.to_owned()),
+            })
+        }
+        Ok(u) => UnleashConfig::Misconfigured(format!(
+            "UNLEASH_API_URL '{}' is not an http(s) URL",
+            crate::clients::http::redact_url(&u)
+        )),
+        Err(_) => UnleashConfig::Misconfigured(
+            "UNLEASH_API_URL '<invalid URL>' is not an http(s) URL".into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use secrecy::ExposeSecret;
+
+    fn run_args(argv: &[&str]) -> RunArgs {
+        let mut full = vec!["dtp", "run"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).expect("parses").command {
+            Command::Run(r) => *r,
+            _ => unreachable!("run subcommand"),
+        }
+    }
+
+    fn env(dry: Option<&str>) -> Env {
+        Env {
+            dry_run: dry.map(Into::into),
+            ..Env::default()
+        }
+    }
+
+    #[test]
+    fn dry_run_is_the_default() {
+        assert_eq!(mode(&run_args(&[]), &env(None)), Ok(Mode::DryRun));
+    }
+
+    #[test]
+    fn dry_run_env_is_honoured_in_both_spellings() {
+        assert_eq!(mode(&run_args(&[]), &env(Some("false"))), Ok(Mode::Apply));
+        assert_eq!(
+            mode(&run_args(&[]), &env(Some("--no-dry-run"))),
+            Ok(Mode::Apply)
+        );
+        assert_eq!(
+            mode(&run_args(&[]), &env(Some("--dry-run"))),
+            Ok(Mode::DryRun)
+        );
+        assert!(mode(&run_args(&[]), &env(Some("maybe"))).is_err());
+    }
+
+    #[test]
+    fn a_flag_always_beats_the_env_var() {
+        assert_eq!(
+            mode(&run_args(&["--dry-run"]), &env(Some("false"))),
+            Ok(Mode::DryRun)
+        );
+        assert_eq!(
+            mode(&run_args(&["--no-dry-run"]), &env(Some("true"))),
+            Ok(Mode::Apply)
+        );
+        assert_eq!(
+            mode(&run_args(&["--no-dry-run", "--dry-run"]), &env(None)),
+            Ok(Mode::DryRun)
+        );
+    }
+
+    #[test]
+    fn the_run_mode_follows_interval_run_once_and_sleep_duration() {
+        let e = |once: Option<&str>, sleep: Option<&str>| Env {
+            run_once: once.map(Into::into),
+            sleep_duration_secs: sleep.map(Into::into),
+            ..Env::default()
+        };
+        let five = Schedule::Every(Duration::from_secs(300));
+        assert_eq!(schedule(&run_args(&[]), &e(None, None)), Ok(Schedule::Once));
+        assert_eq!(
+            schedule(&run_args(&["--interval", "5m"]), &e(None, None)),
+            Ok(five)
+        );
+        assert_eq!(schedule(&run_args(&[]), &e(None, Some("300"))), Ok(five));
+        // Any non-empty RUN_ONCE, even "false", means once (qontract-reconcile semantics).
+        assert_eq!(
+            schedule(&run_args(&[]), &e(Some("false"), Some("300"))),
+            Ok(Schedule::Once)
+        );
+        assert_eq!(
+            schedule(&run_args(&["--interval", "5m"]), &e(Some("true"), None)),
+            Ok(five)
+        );
+        assert!(schedule(&run_args(&[]), &e(None, Some("soon"))).is_err());
+        assert!(schedule(&run_args(&["--interval", "0s"]), &e(None, None)).is_err());
+    }
+
+    #[test]
+    fn durations_accept_seconds_and_units() {
+        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("five").is_err());
+    }
+
+    #[test]
+    fn filters_are_repeatable() {
+        let r = run_args(&["--ocm-env", "a", "--ocm-env", "b", "--cluster", "c1"]);
+        assert_eq!(r.ocm_env, vec!["a", "b"]);
+        assert_eq!(r.cluster, vec!["c1"]);
+    }
+
+    #[test]
+    fn invalid_numbers_name_the_flag_and_the_variable() {
+        let e = concurrency("0").unwrap_err().0;
+        assert!(
+            e.contains("--concurrency") && e.contains("DTP_CONCURRENCY"),
+            "{e}"
+        );
+        assert_eq!(concurrency(" 8 ").unwrap().get(), 8);
+        let e = shard(&run_args(&["--shards", "2", "--shard-id", "2"]))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("--shard-id") && e.contains("SHARD_ID"), "{e}");
+    }
+
+    #[test]
+    fn unleash_needs_both_variables_set_and_non_empty() {
+        let env = |url: Option<&str>, token: Option<&str>| Env {
+            unleash_api_url: url.map(Into::into),
+            unleash_client_access_token: token.map(Into::into),
+            ..Env::default()
+        };
+        let off = |e: &Env| matches!(unleash(e), UnleashConfig::Off);
+        assert!(off(&env(None, None)));
+        assert!(off(&env(Some("https://u/api"), None)));
+        assert!(off(&env(None, Some("t"))));
+        assert!(off(&env(Some(""), Some("t"))));
+        assert!(off(&env(Some("https://u/api"), Some(" "))));
+        match unleash(&env(Some(" https://u/api "), Some("tok"))) {
+            UnleashConfig::On(s) => {
+                assert_eq!(s.api_url.as_str(), "https://u/api");
+                assert_eq!(s.token.expose_secret(), "tok");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            unleash(&env(Some("ftp://x"), Some("s3cr3t"))),
+            UnleashConfig::Misconfigured(r) if !r.contains("s3cr3t")
+        ));
+    }
+
+    fn pg_env(enabled: Option<&str>, url: Option<&str>) -> Env {
+        Env {
+            pushgateway_enabled: enabled.map(Into::into),
+            pushgateway_url: url.map(Into::into),
+            pushgateway_username: Some("user".into()),
+            pushgateway_password: Some("pw-secret".into()),
+            ..Env::default()
+        }
+    }
+
+    #[test]
+    fn the_pushgateway_is_off_unless_enabled() {
+        for v in [None, Some(""), Some("false"), Some("FALSE"), Some("0")] {
+            assert!(
+                pushgateway(&pg_env(v, Some("http://pg:9091")))
+                    .unwrap()
+                    .is_none(),
+                "{v:?}"
+            );
+        }
+        let pg = pushgateway(&pg_env(Some("true"), Some("http://pg:9091/")))
+            .unwrap()
+            .unwrap();
+        assert!(!format!("{pg:?}").contains("pw-secret"));
+    }
+
+    #[test]
+    fn an_enabled_pushgateway_needs_a_url_and_says_which_variable_is_missing() {
+        let e = pushgateway(&pg_env(Some("1"), None)).unwrap_err().0;
+        assert!(e.contains("PUSHGATEWAY_URL"), "{e}");
+        let e = pushgateway(&pg_env(Some("yes"), Some("not a url")))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("PUSHGATEWAY_URL"), "{e}");
+        let e = pushgateway(&pg_env(Some("yes"), Some("http://u:pw-secret@pg")))
+            .unwrap_err()
+            .0;
+        assert!(!e.contains("pw-secret"), "{e}");
+    }
+}

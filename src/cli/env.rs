@@ -1,0 +1,47 @@
+//! The environment variables dtp reads outside clap (they have no flag), read once at start.
+//! The values stay raw here; [`super::build`] validates them.
+
+/// Environment variables without a flag.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// `DRY_RUN`: true/false, 1/0, yes/no, or qontract's `--dry-run`/`--no-dry-run`.
+    pub dry_run: Option<String>,
+    /// `VAULT_TOKEN`, used when config.toml has neither AppRole nor Kubernetes auth.
+    pub vault_token: Option<String>,
+    /// `KUBE_SA_TOKEN_PATH`.
+    pub kube_sa_token_path: Option<String>,
+    /// `SSL_CERT_FILE`.
+    pub ssl_cert_file: Option<String>,
+    /// `RUN_ONCE`: any non-empty value means one run.
+    pub run_once: Option<String>,
+    /// `SLEEP_DURATION_SECS`: the loop interval when `--interval` is not given.
+    pub sleep_duration_secs: Option<String>,
+    /// `PUSHGATEWAY_ENABLED`, `PUSHGATEWAY_URL`, `PUSHGATEWAY_USERNAME`, `PUSHGATEWAY_PASSWORD`.
+    pub pushgateway_enabled: Option<String>,
+    pub pushgateway_url: Option<String>,
+    pub pushgateway_username: Option<String>,
+    pub pushgateway_password: Option<String>,
+    /// `UNLEASH_API_URL`, `UNLEASH_CLIENT_ACCESS_TOKEN`: the feature toggle.
+    pub unleash_api_url: Option<String>,
+    pub unleash_client_access_token: Option<String>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        let var = |k: &str| std::env::var(k).ok();
+        Self {
+            dry_run: var("DRY_RUN"),
+            vault_token: var("VAULT_TOKEN"),
+            kube_sa_token_path: var("KUBE_SA_TOKEN_PATH"),
+            ssl_cert_file: var("SSL_CERT_FILE"),
+            run_once: var("RUN_ONCE"),
+            sleep_duration_secs: var("SLEEP_DURATION_SECS"),
+            pushgateway_enabled: var("PUSHGATEWAY_ENABLED"),
+            pushgateway_url: var("PUSHGATEWAY_URL"),
+            pushgateway_username: var("PUSHGATEWAY_USERNAME"),
+            pushgateway_password: var("PUSHGATEWAY_PASSWORD"),
+            unleash_api_url: var("UNLEASH_API_URL"),
+            unleash_client_access_token: var("UNLEASH_CLIENT_ACCESS_TOKEN"),
+        }
+    }
+}

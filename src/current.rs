@@ -1,0 +1,117 @@
+//! Reading the current state the planner compares against: each needed tenant's token list
+//! (once per run, whatever the number of OCM environments) and each served cluster's
+//! `ext-dynatrace-tokens-dtp` SyncSet/Manifest. A read that fails is kept as its error, so
+//! the planner fails exactly the clusters that depend on it. No writes happen here.
+
+use crate::clients::{Connector, Dynatrace, Ocm, SecretReader};
+use crate::desired::DesiredState;
+use crate::model::{DynatraceEnvironment, OcmEnvName, TenantId};
+use crate::plan::{Bundles, CurrentState, TenantTokens};
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use tracing::{Instrument, debug, error, info_span};
+
+/// A tenant's client and token list, or why they could not be had.
+type TenantRead = Result<(Arc<dyn Dynatrace>, TenantTokens), String>;
+
+/// The token lists of the tenants the desired state needs (or why one could not be read),
+/// with the clients that read them.
+pub struct Tenants {
+    pub tokens: BTreeMap<TenantId, Result<TenantTokens, String>>,
+    pub clients: BTreeMap<TenantId, Arc<dyn Dynatrace>>,
+}
+
+/// Reads every needed tenant's bootstrap token and token list, `concurrency` at a time.
+pub async fn tenants(
+    desired: &DesiredState,
+    environments: &[DynatraceEnvironment],
+    secrets: &Arc<dyn SecretReader>,
+    connector: &Arc<dyn Connector>,
+    concurrency: NonZeroUsize,
+) -> Tenants {
+    let envs_by_tenant: BTreeMap<&TenantId, &DynatraceEnvironment> = environments
+        .iter()
+        .map(|e| (&e.environment_id, e))
+        .collect();
+    let results: Vec<(TenantId, TenantRead)> = futures::stream::iter(desired.tenants())
+        .map(|tenant| {
+            let env = envs_by_tenant[&tenant];
+            let span = info_span!("tenant", tenant = %tenant);
+            async move { (tenant, tenant_tokens(env, secrets, connector).await) }.instrument(span)
+        })
+        .buffer_unordered(concurrency.get())
+        .collect()
+        .await;
+    let mut out = Tenants {
+        tokens: BTreeMap::new(),
+        clients: BTreeMap::new(),
+    };
+    for (tenant, r) in results {
+        match r {
+            Ok((dt, tokens)) => {
+                out.clients.insert(tenant.clone(), dt);
+                out.tokens.insert(tenant, Ok(tokens));
+            }
+            Err(e) => {
+                error!(tenant = %tenant, error = %e, "Dynatrace tenant failed");
+                out.tokens.insert(tenant, Err(e));
+            }
+        }
+    }
+    out
+}
+
+async fn tenant_tokens(
+    env: &DynatraceEnvironment,
+    secrets: &Arc<dyn SecretReader>,
+    connector: &Arc<dyn Connector>,
+) -> TenantRead {
+    let token = secrets
+        .read(&env.bootstrap_token)
+        .await
+        .map_err(|e| format!("bootstrap token: {e}"))?;
+    let dt = connector.dynatrace(env, token);
+    let tokens = dt.list_tokens().await.map_err(|e| e.to_string())?;
+    debug!(tokens = tokens.len(), "listed tokens");
+    Ok((dt, TenantTokens::new(tokens)))
+}
+
+/// The current bundle of every cluster the desired state serves, `concurrency` at a time.
+pub async fn bundles(
+    desired: &DesiredState,
+    ocm: &BTreeMap<OcmEnvName, Arc<dyn Ocm>>,
+    concurrency: NonZeroUsize,
+) -> Bundles {
+    futures::stream::iter(desired.clusters.iter().filter(|c| c.conflict.is_none()))
+        .map(|dc| {
+            let c = &dc.cluster;
+            let client = ocm.get(&c.ocm_env).cloned();
+            async move {
+                let r = match client {
+                    Some(ocm) => ocm
+                        .get_bundle(&c.id, c.kind)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    None => Err(format!("no OCM client for environment '{}'", c.ocm_env)),
+                };
+                ((c.ocm_env.clone(), c.id.clone()), r)
+            }
+        })
+        .buffer_unordered(concurrency.get())
+        .collect()
+        .await
+}
+
+/// The current state of a run: the token lists and bundles read, at `now`.
+pub fn state(
+    tenants: BTreeMap<TenantId, Result<TenantTokens, String>>,
+    bundles: Bundles,
+) -> CurrentState {
+    CurrentState {
+        now: chrono::Utc::now(),
+        tenants,
+        bundles,
+    }
+}

@@ -1,0 +1,318 @@
+//! Planning one cluster: for every token of every desired Secret, decide whether the delivered
+//! token can be reused (maybe renamed or re-scoped), must be created, or replaces a broken one;
+//! then decide whether the bundle must be created or patched. Each decision is a small pure
+//! function; [`plan_cluster`] strings them together.
+
+use super::{ClusterPlan, CurrentState, KeySummary, SecretSummary, TenantTokens};
+use crate::action::{Action, BundleWrite, CreateReason, TokenCreate, TokenDelete, TokenUpdate};
+use crate::desired::{DesiredCluster, DesiredSecretSpec, DesiredToken};
+use crate::model::bundle::{
+    self, CurrentBundle, CurrentSecret, DesiredSecret, Resources, TokenValue, render_secret,
+};
+use crate::model::naming::named_for_cluster;
+use crate::model::{BUNDLE_ID, ClusterRef, DtToken, TokenId};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Plans one cluster, or says why it cannot be planned (a conflict between its bindings, or a
+/// read it depends on failed).
+pub(super) fn plan_cluster(
+    dc: &DesiredCluster,
+    current: &CurrentState,
+) -> Result<ClusterPlan, String> {
+    if let Some(conflict) = &dc.conflict {
+        return Err(conflict.clone());
+    }
+    let c = &dc.cluster;
+    let bundle = current_bundle(c, current)?;
+    let parsed = bundle.map(CurrentBundle::parse).unwrap_or_default();
+    let mut b = Builder::default();
+    for s in &dc.secrets {
+        let tenant = tenant_tokens(current, s)?;
+        b.secret(
+            s,
+            parsed.find(&s.name, &s.namespace),
+            tenant,
+            c,
+            current.now,
+        );
+    }
+    let write = bundle_write(c, bundle, &b.creates, &b.desired);
+    Ok(b.finish(c.clone(), write))
+}
+
+/// The cluster's current bundle (`None`: it does not exist), or the error that reading it gave.
+fn current_bundle<'a>(
+    c: &ClusterRef,
+    current: &'a CurrentState,
+) -> Result<Option<&'a Resources>, String> {
+    match current.bundles.get(&(c.ocm_env.clone(), c.id.clone())) {
+        None => Err(format!("the {} {BUNDLE_ID} was not read", c.kind)),
+        Some(Err(e)) => Err(e.clone()),
+        Some(Ok(b)) => Ok(b.as_ref()),
+    }
+}
+
+/// The token list of the Secret's tenant, or why it is not available.
+fn tenant_tokens<'a>(
+    current: &'a CurrentState,
+    s: &DesiredSecretSpec,
+) -> Result<&'a TenantTokens, String> {
+    match current.tenants.get(&s.tenant) {
+        Some(Ok(t)) => Ok(t),
+        Some(Err(e)) => Err(format!("Dynatrace tenant '{}': {e}", s.tenant)),
+        None => Err(format!("Dynatrace tenant '{}' was not read", s.tenant)),
+    }
+}
+
+/// What to do about one key of a desired Secret.
+enum Decision {
+    /// Create a token (nothing usable is delivered).
+    Create(CreateReason),
+    /// Create a token and delete the broken one it replaces (when it is named for the cluster).
+    Replace(CreateReason, Option<TokenDelete>),
+    /// Keep the delivered token; rename or re-scope it when it drifted.
+    Keep {
+        id: String,
+        token: SecretString,
+        update: Option<TokenUpdate>,
+    },
+}
+
+/// Decides about one token: reuse the delivered one, or create a new one (and why).
+fn decide(
+    t: &DesiredToken,
+    tenant_id: &crate::model::TenantId,
+    delivered: Option<&CurrentSecret>,
+    tenant: &TenantTokens,
+    c: &ClusterRef,
+    now: DateTime<Utc>,
+) -> Decision {
+    let Some(id) = delivered_id(delivered, &t.key) else {
+        return Decision::Create(CreateReason::Missing);
+    };
+    let Some(dt) = tenant.by_id.get(&TokenId::new(id.clone())) else {
+        return Decision::Create(CreateReason::Deleted);
+    };
+    let value = delivered.and_then(|cs| cs.get(&t.key));
+    if let Some(reason) = broken(dt, &id, value, now) {
+        let retire = named_for_cluster(&dt.name, &c.external_id).then(|| TokenDelete {
+            tenant: tenant_id.clone(),
+            id: dt.id.clone(),
+            name: dt.name.clone(),
+            reason,
+        });
+        return Decision::Replace(reason, retire);
+    }
+    Decision::Keep {
+        update: drift(t, tenant_id, dt),
+        token: value.cloned().unwrap_or_else(|| SecretString::from("")),
+        id,
+    }
+}
+
+/// The token id the delivered Secret holds for `key` (`<key>Id`), when it is not blank.
+fn delivered_id(delivered: Option<&CurrentSecret>, key: &str) -> Option<String> {
+    delivered
+        .and_then(|cs| cs.get(&format!("{key}Id")))
+        .map(|v| v.expose_secret().trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Why a delivered token can no longer be used, if it cannot.
+fn broken(
+    dt: &DtToken,
+    id: &str,
+    value: Option<&SecretString>,
+    now: DateTime<Utc>,
+) -> Option<CreateReason> {
+    if dt.enabled == Some(false) {
+        Some(CreateReason::Disabled)
+    } else if dt.expiration_date.is_some_and(|e| e <= now) {
+        Some(CreateReason::Expired)
+    } else if !value.is_some_and(|v| value_belongs_to(id, v.expose_secret())) {
+        Some(CreateReason::BadValue)
+    } else {
+        None
+    }
+}
+
+/// The update that brings a kept token's name and scopes back to the spec, if they drifted.
+fn drift(t: &DesiredToken, tenant: &crate::model::TenantId, dt: &DtToken) -> Option<TokenUpdate> {
+    let scopes_differ = dt
+        .scopes
+        .as_ref()
+        .is_some_and(|have| !same_scopes(have, &t.scopes));
+    (dt.name != t.token_name || scopes_differ).then(|| TokenUpdate {
+        tenant: tenant.clone(),
+        id: dt.id.clone(),
+        name: t.token_name.clone(),
+        scopes: t.scopes.clone(),
+        current_name: dt.name.clone(),
+        current_scopes: dt.scopes.clone(),
+    })
+}
+
+/// Collects a cluster's actions in executor order while its Secrets are planned.
+#[derive(Default)]
+struct Builder {
+    creates: Vec<TokenCreate>,
+    updates: Vec<TokenUpdate>,
+    deletes: Vec<TokenDelete>,
+    secrets: Vec<SecretSummary>,
+    desired: Vec<DesiredSecret>,
+}
+
+impl Builder {
+    /// Plans one desired Secret against what is delivered.
+    fn secret(
+        &mut self,
+        s: &DesiredSecretSpec,
+        delivered: Option<&CurrentSecret>,
+        tenant: &TenantTokens,
+        c: &ClusterRef,
+        now: DateTime<Utc>,
+    ) {
+        let mut tokens = Vec::new();
+        let mut keys = Vec::new();
+        for t in &s.tokens {
+            let value = match decide(t, &s.tenant, delivered, tenant, c, now) {
+                Decision::Create(reason) => self.create(s, t, reason),
+                Decision::Replace(reason, retire) => {
+                    self.deletes.extend(retire);
+                    self.create(s, t, reason)
+                }
+                Decision::Keep { id, token, update } => {
+                    self.updates.extend(update);
+                    TokenValue::Existing { id, token }
+                }
+            };
+            keys.push(KeySummary {
+                key: t.key.clone(),
+                token_id: match &value {
+                    TokenValue::Existing { id, .. } => Some(TokenId::new(id.clone())),
+                    TokenValue::Slot(_) => None,
+                },
+                token_name: t.token_name.clone(),
+            });
+            tokens.push((t.key.clone(), value));
+        }
+        self.secrets.push(SecretSummary {
+            namespace: s.namespace.clone(),
+            name: s.name.clone(),
+            tenant: s.tenant.clone(),
+            keys,
+        });
+        self.desired.push(DesiredSecret {
+            name: s.name.clone(),
+            namespace: s.namespace.clone(),
+            api_url: s.api_url.clone(),
+            tokens,
+        });
+    }
+
+    /// Plans a token create and returns the slot it fills.
+    fn create(
+        &mut self,
+        s: &DesiredSecretSpec,
+        t: &DesiredToken,
+        reason: CreateReason,
+    ) -> TokenValue {
+        let slot = self.creates.len();
+        self.creates.push(TokenCreate {
+            slot,
+            tenant: s.tenant.clone(),
+            name: t.token_name.clone(),
+            scopes: t.scopes.clone(),
+            reason,
+            secret: format!("{}/{}", s.namespace, s.name),
+            key: t.key.clone(),
+        });
+        TokenValue::Slot(slot)
+    }
+
+    fn finish(self, cluster: ClusterRef, bundle: Option<Action>) -> ClusterPlan {
+        let mut actions: Vec<Action> = Vec::new();
+        actions.extend(self.creates.into_iter().map(Action::CreateToken));
+        actions.extend(self.updates.into_iter().map(Action::UpdateToken));
+        actions.extend(bundle);
+        actions.extend(self.deletes.into_iter().map(Action::DeleteToken));
+        ClusterPlan {
+            cluster,
+            actions,
+            secrets: self.secrets,
+            desired: self.desired,
+        }
+    }
+}
+
+/// The bundle write: create when the object does not exist; patch when a token is new or the
+/// delivered content differs from the desired content; nothing otherwise.
+fn bundle_write(
+    c: &ClusterRef,
+    current: Option<&Resources>,
+    creates: &[TokenCreate],
+    desired: &[DesiredSecret],
+) -> Option<Action> {
+    let Some(current) = current else {
+        return Some(Action::CreateBundle(BundleWrite {
+            kind: c.kind,
+            reasons: vec![format!("{} {BUNDLE_ID} does not exist", c.kind)],
+        }));
+    };
+    let mut reasons: Vec<String> = creates
+        .iter()
+        .map(|t| format!("secret {} gets a new token for key '{}'", t.secret, t.key))
+        .collect();
+    if reasons.is_empty() {
+        let rendered = render_existing(desired);
+        if !bundle::same_content(&rendered, current) {
+            reasons = bundle::differences(&rendered, current);
+        }
+    }
+    (!reasons.is_empty()).then_some(Action::PatchBundle(BundleWrite {
+        kind: c.kind,
+        reasons,
+    }))
+}
+
+/// Renders Secrets that hold only existing tokens (no slots).
+fn render_existing(secrets: &[DesiredSecret]) -> Resources {
+    let resolve = |v: &TokenValue| match v {
+        TokenValue::Existing { id, token } => Some((id.clone(), token.clone())),
+        TokenValue::Slot(_) => None,
+    };
+    Resources(
+        secrets
+            .iter()
+            .filter_map(|s| render_secret(s, &resolve))
+            .collect(),
+    )
+}
+
+/// Whether a delivered token value can belong to the token id. Dynatrace tokens are
+/// `<prefix>.<public>.<secret>` and their id is `<prefix>.<public>`; when both have that
+/// shape the value must extend the id. Other shapes are only required to be non-empty.
+pub fn value_belongs_to(id: &str, value: &str) -> bool {
+    let value = value.trim();
+    if value.is_empty() {
+        return false;
+    }
+    let id_parts = id.split('.').count();
+    let value_parts = value.split('.').count();
+    if id_parts == 2 && value_parts == 3 {
+        return value.starts_with(&format!("{id}."));
+    }
+    true
+}
+
+/// Scopes compared as sets (order and duplicates do not matter).
+pub(super) fn same_scopes(a: &[String], b: &[String]) -> bool {
+    let mut a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let mut b: Vec<&str> = b.iter().map(String::as_str).collect();
+    a.sort_unstable();
+    a.dedup();
+    b.sort_unstable();
+    b.dedup();
+    a == b
+}

@@ -1,0 +1,66 @@
+//! `Api-Token` authentication: the presented token must be an enabled, unexpired token of the
+//! tenant itself with the scope the endpoint needs (`apiTokens.read`/`apiTokens.write`); a
+//! successful call records the token's last use.
+
+use super::constants::AUTH_FAILED;
+use super::errors::{Reject, error};
+use super::state::{SandboxState, Tenant};
+use axum::http::{HeaderMap, StatusCode, header};
+use chrono::{DateTime, Utc};
+/// Which scope an endpoint needs (lookup needs only a valid token).
+#[derive(Clone, Copy)]
+pub(super) enum Need {
+    Read,
+    Write,
+    AnyValidToken,
+}
+
+/// Finds the tenant and checks the caller's token; on success, records its use and returns
+/// the tenant and the caller's index.
+pub(super) fn authorize<'s>(
+    state: &'s mut SandboxState,
+    tenant: &str,
+    headers: &HeaderMap,
+    need: Need,
+    now: DateTime<Utc>,
+) -> Result<(&'s mut Tenant, usize), Reject> {
+    let Some(t) = state.tenants.get_mut(tenant) else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            &format!("Environment '{tenant}' not found"),
+        ));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Api-Token"))
+        .map(|(_, token)| token.trim());
+    let Some(presented) = presented.filter(|p| !p.is_empty()) else {
+        return Err(error(StatusCode::UNAUTHORIZED, AUTH_FAILED));
+    };
+    let Some(caller) = t
+        .tokens
+        .iter()
+        .position(|x| x.value == presented && x.usable_at(now))
+    else {
+        return Err(error(StatusCode::UNAUTHORIZED, AUTH_FAILED));
+    };
+    let scope = match need {
+        Need::Read => Some("apiTokens.read"),
+        Need::Write => Some("apiTokens.write"),
+        Need::AnyValidToken => None,
+    };
+    if let Some(scope) = scope
+        && !t.tokens[caller].scopes.iter().any(|s| s == scope)
+    {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            &format!("Token is missing required scope. Use one of: {scope}"),
+        ));
+    }
+    let c = &mut t.tokens[caller];
+    c.last_used_date = Some(now);
+    c.last_used_ip = Some("127.0.0.1".to_owned());
+    Ok((t, caller))
+}

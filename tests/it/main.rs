@@ -1,0 +1,19 @@
+//! The integration tests, compiled into one test binary (the suite builds once). Each module
+//! tests one part black-box: the clients against the sandbox servers and a real OpenBao,
+//! whole runs through the library (`scenarios`, `metrics`, `sharding`, `prcheck`), and the
+//! `dtp` binary run as a user runs it (`e2e`, `runner`).
+
+mod common;
+
+mod appinterface;
+mod config;
+mod dynatrace;
+mod e2e;
+mod metrics;
+mod ocm;
+mod prcheck;
+mod runner;
+mod scenarios;
+mod sharding;
+mod toggle;
+mod vault;
