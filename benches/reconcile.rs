@@ -126,6 +126,7 @@ fn provisioned(
                         name: t.token_name.clone(),
                         enabled: Some(true),
                         expiration_date: None,
+                        created: None,
                         scopes: Some(t.scopes.clone()),
                     });
                 tokens.push((
@@ -165,6 +166,7 @@ fn provisioned(
             .map(|(t, v)| (t, Ok(TenantTokens::new(v))))
             .collect(),
         bundles,
+        departed: Default::default(),
     }
 }
 
@@ -182,6 +184,7 @@ fn fresh(data: &AppInterfaceData, clusters: &[(OcmEnvName, DiscoveredCluster)]) 
             .iter()
             .map(|c| ((c.cluster.ocm_env.clone(), c.cluster.id.clone()), Ok(None)))
             .collect(),
+        departed: Default::default(),
     }
 }
 
@@ -217,7 +220,7 @@ fn bench_plan() {
             for _ in 0..5 {
                 let t = Instant::now();
                 let desired = desired_state(&data, &clusters);
-                let p = plan(&desired, &current);
+                let p = plan(&desired, &current, &dtp::plan::Policy::default());
                 times.push(t.elapsed());
                 actions = p.action_count();
                 std::hint::black_box(&p);

@@ -5,7 +5,8 @@
 //! is a compile error wherever it is not handled. Pure data: no I/O.
 
 use crate::model::bundle::BundleKind;
-use crate::model::{BUNDLE_ID, TenantId, TokenId};
+use crate::model::{BUNDLE_ID, ExternalClusterId, TenantId, TokenId};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt;
 
@@ -18,16 +19,18 @@ pub enum ActionKind {
     DeleteToken,
     CreateBundle,
     PatchBundle,
+    CollectToken,
 }
 
 impl ActionKind {
     /// Every kind, in the order metrics and summaries list them.
-    pub const ALL: [ActionKind; 5] = [
+    pub const ALL: [ActionKind; 6] = [
         Self::CreateToken,
         Self::UpdateToken,
         Self::DeleteToken,
         Self::CreateBundle,
         Self::PatchBundle,
+        Self::CollectToken,
     ];
 
     /// The `kind` label of the action metrics and the `action` field of log lines.
@@ -38,6 +41,7 @@ impl ActionKind {
             Self::DeleteToken => "delete_token",
             Self::CreateBundle => "create_bundle",
             Self::PatchBundle => "patch_bundle",
+            Self::CollectToken => "collect_token",
         }
     }
 }
@@ -62,6 +66,9 @@ pub enum CreateReason {
     Expired,
     /// The Secret's token value is empty, unreadable or does not belong to its id.
     BadValue,
+    /// The delivered token was renamed to a name dtp does not own (not `dtp…`): dtp leaves it
+    /// alone and delivers a token of its own.
+    NotOwned,
 }
 
 impl CreateReason {
@@ -72,6 +79,7 @@ impl CreateReason {
             Self::Disabled => "disabled in Dynatrace",
             Self::Expired => "expired",
             Self::BadValue => "the delivered value is unreadable",
+            Self::NotOwned => "the delivered token was renamed to a name dtp does not own",
         }
     }
 }
@@ -126,6 +134,40 @@ pub struct TokenDelete {
     pub reason: CreateReason,
 }
 
+/// Why an orphaned token is collected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectReason {
+    /// Named for a cluster dtp serves, not referenced by its delivered Secrets, older than the
+    /// grace period.
+    Unreferenced,
+    /// Named for a cluster that left the fleet (OCM confirms it is gone).
+    Departed,
+}
+
+impl CollectReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Unreferenced => "not referenced by the cluster's delivered Secrets",
+            Self::Departed => "its cluster is gone from OCM",
+        }
+    }
+}
+
+/// Delete a token dtp created for a cluster and no longer references (an orphan: left by a
+/// crash, a concurrent run, a changed spec or tenant, the Python integration, or a departed
+/// cluster). Only tokens named exactly for the cluster are ever collected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TokenCollect {
+    pub tenant: TenantId,
+    pub id: TokenId,
+    pub name: String,
+    pub cluster: ExternalClusterId,
+    pub reason: CollectReason,
+    /// When Dynatrace says the token was created.
+    pub created: Option<DateTime<Utc>>,
+}
+
 /// Create or patch the cluster's `ext-dynatrace-tokens-dtp` SyncSet/Manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BundleWrite {
@@ -135,7 +177,8 @@ pub struct BundleWrite {
 }
 
 /// One write of a plan. The order of a cluster's actions is the order the executor performs
-/// them in: token creates, token updates, the bundle write, then deletions of replaced tokens.
+/// them in: token creates, token updates, the bundle write, deletions of replaced tokens, then
+/// the collection of orphaned tokens (both only once the bundle is confirmed current).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
@@ -144,6 +187,7 @@ pub enum Action {
     CreateBundle(BundleWrite),
     PatchBundle(BundleWrite),
     DeleteToken(TokenDelete),
+    CollectToken(TokenCollect),
 }
 
 impl Action {
@@ -154,6 +198,19 @@ impl Action {
             Self::CreateBundle(_) => ActionKind::CreateBundle,
             Self::PatchBundle(_) => ActionKind::PatchBundle,
             Self::DeleteToken(_) => ActionKind::DeleteToken,
+            Self::CollectToken(_) => ActionKind::CollectToken,
+        }
+    }
+
+    /// Whether the action deletes a token that exists (these count against the deletion
+    /// budget).
+    pub fn deletes(&self) -> bool {
+        match self {
+            Self::DeleteToken(_) | Self::CollectToken(_) => true,
+            Self::CreateToken(_)
+            | Self::UpdateToken(_)
+            | Self::CreateBundle(_)
+            | Self::PatchBundle(_) => false,
         }
     }
 
@@ -163,6 +220,7 @@ impl Action {
             Self::CreateToken(t) => Some(&t.tenant),
             Self::UpdateToken(u) => Some(&u.tenant),
             Self::DeleteToken(d) => Some(&d.tenant),
+            Self::CollectToken(c) => Some(&c.tenant),
             Self::CreateBundle(_) | Self::PatchBundle(_) => None,
         }
     }
@@ -191,6 +249,13 @@ impl Action {
                 d.tenant,
                 d.reason.describe()
             ),
+            Self::CollectToken(c) => format!(
+                "collect token {} ('{}') in tenant {} ({})",
+                c.id,
+                c.name,
+                c.tenant,
+                c.reason.describe()
+            ),
         }
     }
 }
@@ -203,6 +268,9 @@ pub enum SkipReason {
     EarlierFailure,
     /// The run was stopped (time limit or shutdown) before the cluster started.
     RunStopped,
+    /// Another run delivered the cluster's bundle first (a 409 on create): dtp's own new
+    /// tokens were deleted again and the rest of its plan is moot.
+    RacedByAnotherRun,
 }
 
 /// What became of one planned action.
@@ -276,6 +344,10 @@ impl ActionOutcome {
             (Outcome::Failed { error }, Action::DeleteToken(d)) => Some(format!(
                 "replaced token {} ('{}') was not deleted: {error}",
                 d.id, d.name
+            )),
+            (Outcome::Failed { error }, Action::CollectToken(c)) => Some(format!(
+                "orphaned token {} ('{}') in tenant '{}' was not deleted: {error}",
+                c.id, c.name, c.tenant
             )),
             (Outcome::Failed { error }, _) => Some(error.clone()),
             (Outcome::RollbackFailed { error }, Action::CreateToken(t)) => Some(format!(

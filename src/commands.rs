@@ -48,6 +48,8 @@ async fn run(c: RunConfig) -> i32 {
         filters: c.filters,
         concurrency: c.concurrency,
         shard: c.shard,
+        policy: c.policy,
+        collect_departed: c.collect_departed,
         ..RunOptions::default()
     };
     let cfg = RunnerConfig {
@@ -60,7 +62,7 @@ async fn run(c: RunConfig) -> i32 {
         metrics,
         metrics_port: c.metrics_port,
     };
-    let shutdown = runner::shutdown_on_signals();
+    let shutdown = runner::shutdown_on_signals(c.shutdown_grace);
     runner::run(&dependencies, &opts, &cfg, &shutdown).await
 }
 

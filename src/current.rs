@@ -5,10 +5,14 @@
 
 use crate::clients::{Connector, Dynatrace, Ocm, SecretReader};
 use crate::desired::DesiredState;
-use crate::model::{DynatraceEnvironment, OcmEnvName, TenantId};
+use crate::model::naming::cluster_of;
+use crate::model::{DynatraceEnvironment, ExternalClusterId, OcmEnvName, TenantId};
 use crate::plan::{Bundles, CurrentState, TenantTokens};
+use crate::progress::{Progress, Stage};
+use crate::shard::Shard;
 use futures::StreamExt;
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use tracing::{Instrument, debug, error, info_span};
@@ -23,23 +27,31 @@ pub struct Tenants {
     pub clients: BTreeMap<TenantId, Arc<dyn Dynatrace>>,
 }
 
-/// Reads every needed tenant's bootstrap token and token list, `concurrency` at a time.
+/// Reads every tenant's bootstrap token and token list, `concurrency` at a time: those the
+/// desired state needs, and the others too, where orphaned tokens of served clusters may be
+/// (a changed tenant label leaves its tokens behind).
 pub async fn tenants(
-    desired: &DesiredState,
     environments: &[DynatraceEnvironment],
     secrets: &Arc<dyn SecretReader>,
     connector: &Arc<dyn Connector>,
     concurrency: NonZeroUsize,
+    progress: &Progress,
 ) -> Tenants {
     let envs_by_tenant: BTreeMap<&TenantId, &DynatraceEnvironment> = environments
         .iter()
         .map(|e| (&e.environment_id, e))
         .collect();
-    let results: Vec<(TenantId, TenantRead)> = futures::stream::iter(desired.tenants())
-        .map(|tenant| {
-            let env = envs_by_tenant[&tenant];
+    progress.start(Stage::Tenants, envs_by_tenant.len());
+    let results: Vec<(TenantId, TenantRead)> = futures::stream::iter(envs_by_tenant)
+        .map(|(tenant, env)| {
+            let tenant = tenant.clone();
             let span = info_span!("tenant", tenant = %tenant);
-            async move { (tenant, tenant_tokens(env, secrets, connector).await) }.instrument(span)
+            async move {
+                let read = tenant_tokens(env, secrets, connector).await;
+                progress.advance(Stage::Tenants);
+                (tenant, read)
+            }
+            .instrument(span)
         })
         .buffer_unordered(concurrency.get())
         .collect()
@@ -83,8 +95,15 @@ pub async fn bundles(
     desired: &DesiredState,
     ocm: &BTreeMap<OcmEnvName, Arc<dyn Ocm>>,
     concurrency: NonZeroUsize,
+    progress: &Progress,
 ) -> Bundles {
-    futures::stream::iter(desired.clusters.iter().filter(|c| c.conflict.is_none()))
+    let served: Vec<_> = desired
+        .clusters
+        .iter()
+        .filter(|c| c.conflict.is_none())
+        .collect();
+    progress.start(Stage::Bundles, served.len());
+    futures::stream::iter(served)
         .map(|dc| {
             let c = &dc.cluster;
             let client = ocm.get(&c.ocm_env).cloned();
@@ -96,6 +115,7 @@ pub async fn bundles(
                         .map_err(|e| e.to_string()),
                     None => Err(format!("no OCM client for environment '{}'", c.ocm_env)),
                 };
+                progress.advance(Stage::Bundles);
                 ((c.ocm_env.clone(), c.id.clone()), r)
             }
         })
@@ -104,14 +124,50 @@ pub async fn bundles(
         .await
 }
 
-/// The current state of a run: the token lists and bundles read, at `now`.
+/// The current state of a run: the token lists and bundles read, at `now`, and the clusters
+/// OCM confirmed gone.
 pub fn state(
     tenants: BTreeMap<TenantId, Result<TenantTokens, String>>,
     bundles: Bundles,
+    departed: BTreeSet<ExternalClusterId>,
 ) -> CurrentState {
     CurrentState {
         now: chrono::Utc::now(),
         tenants,
         bundles,
+        departed,
     }
+}
+
+/// The clusters named by tokens (`dtp_<name>_<uuid>_<hash>`) that belong to this shard, were
+/// not discovered, and that no OCM environment knows in any state: clusters that left the
+/// fleet. Asked only when every OCM environment was discovered and no filter narrows the run
+/// (otherwise nothing is gone for sure).
+pub async fn departed(
+    tokens: &BTreeMap<TenantId, Result<TenantTokens, String>>,
+    discovered: &BTreeSet<ExternalClusterId>,
+    ocm: &BTreeMap<OcmEnvName, Arc<dyn Ocm>>,
+    shard: Shard,
+) -> Result<BTreeSet<ExternalClusterId>, (OcmEnvName, String)> {
+    let candidates: Vec<ExternalClusterId> = tokens
+        .values()
+        .filter_map(|r| r.as_ref().ok())
+        .flat_map(|t| t.by_id.values())
+        .filter_map(|t| cluster_of(&t.name))
+        .filter(|c| shard.owns(c) && !discovered.contains(c))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if candidates.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let mut gone: BTreeSet<ExternalClusterId> = candidates.iter().cloned().collect();
+    for (env, client) in ocm {
+        let known = client
+            .existing_clusters(&candidates)
+            .await
+            .map_err(|e| (env.clone(), e.to_string()))?;
+        gone.retain(|c| !known.contains(c));
+    }
+    Ok(gone)
 }

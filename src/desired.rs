@@ -45,6 +45,9 @@ pub struct DesiredCluster {
     pub notes: Vec<LabelNote>,
     /// Two bindings want the same Secret (namespace and name): dtp cannot serve the cluster.
     pub conflict: Option<String>,
+    /// Some binding label cannot be resolved (probably a typo): the Secrets of the bundle that
+    /// no resolved binding claims are carried over unchanged.
+    pub carry_over: bool,
 }
 
 /// A labelled cluster dtp does not serve, and why.
@@ -142,11 +145,15 @@ fn desired_cluster(
         secrets,
         notes: resolved.notes,
         conflict,
+        carry_over: resolved.unresolved,
     })
 }
 
 /// Why a cluster with these resolved labels is not served, if it is not.
 fn skip_reason(resolved: &bindings::Resolved, c: &DiscoveredCluster) -> Option<String> {
+    if !resolved.bindings.is_empty() {
+        return None;
+    }
     if !resolved.unknown_tenants.is_empty() {
         let names: Vec<String> = resolved
             .unknown_tenants
@@ -157,9 +164,6 @@ fn skip_reason(resolved: &bindings::Resolved, c: &DiscoveredCluster) -> Option<S
             "Dynatrace tenant {} does not exist; the cluster is left untouched",
             names.join(", ")
         ));
-    }
-    if !resolved.bindings.is_empty() {
-        return None;
     }
     Some(if !resolved.disallowed.is_empty() {
         format!(

@@ -50,6 +50,7 @@ pub mod exit;
 pub mod metrics;
 pub mod model;
 pub mod plan;
+pub mod progress;
 pub mod reconcile;
 pub mod report;
 pub mod runner;

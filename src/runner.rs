@@ -12,15 +12,27 @@ use crate::config::{PlanFormat, Schedule};
 use crate::exit;
 use crate::metrics::{Metrics, to_prometheus_text};
 use crate::reconcile::{self, Dependencies, Report, RunOptions};
-use crate::report;
+use crate::{progress, report};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, warn};
 
-/// How long in-flight work may take after SIGTERM/SIGINT before the process exits anyway.
+/// How long in-flight work may take after SIGTERM/SIGINT by default (`--shutdown-grace`).
 /// Below Kubernetes' default `terminationGracePeriodSeconds` (30 s).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
+/// After the grace period, how long the process waits for clusters to clean up before it
+/// exits anyway (their cleanup is bounded by [`crate::apply::CLEANUP_BUDGET`]).
+pub const EXIT_MARGIN: Duration = Duration::from_secs(2);
+
+/// The process's shutdown: `cancel` on SIGTERM/SIGINT (no new work), `abort` once the grace
+/// period ran out (calls in flight are dropped, clusters clean up).
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown {
+    pub cancel: CancellationToken,
+    pub abort: CancellationToken,
+}
 
 /// Exit code when the grace period ran out.
 pub const EXIT_GRACE_EXPIRED: i32 = exit::PARTIAL;
@@ -50,8 +62,13 @@ pub async fn run(
     deps: &Dependencies,
     opts: &RunOptions,
     cfg: &RunnerConfig,
-    shutdown: &CancellationToken,
+    stop: &Shutdown,
 ) -> i32 {
+    let shutdown = &stop.cancel;
+    let opts = &RunOptions {
+        abort: stop.abort.clone(),
+        ..opts.clone()
+    };
     {
         let metrics = cfg.metrics.clone();
         let shutdown = shutdown.clone();
@@ -146,8 +163,10 @@ async fn one_run(
     });
     let opts = RunOptions {
         cancel: cancel.clone(),
+        progress: Arc::default(),
         ..opts.clone()
     };
+    let ticker = progress_ticker(&opts, &cfg.metrics);
     cfg.metrics.run_started();
     let started = std::time::Instant::now();
     // A loop does not print plans: its log has one line per planned and applied action.
@@ -161,7 +180,36 @@ async fn one_run(
     if let Some(t) = timer {
         t.abort();
     }
+    ticker.abort();
     code
+}
+
+/// Every [`progress::INTERVAL`] of a run: a log line with the counts of each phase, and, when
+/// they moved, a heartbeat (a run that makes progress is alive, however long it takes; one that
+/// is stuck turns `/healthz` stale).
+fn progress_ticker(opts: &RunOptions, metrics: &Arc<Metrics>) -> tokio::task::JoinHandle<()> {
+    let progress = opts.progress.clone();
+    let metrics = metrics.clone();
+    tokio::spawn(
+        async move {
+            let mut tick = tokio::time::interval(progress::INTERVAL);
+            tick.tick().await;
+            let mut last = String::new();
+            loop {
+                tick.tick().await;
+                let line = progress.line();
+                if line.is_empty() {
+                    continue;
+                }
+                info!("progress: {line}");
+                if line != last {
+                    metrics.heartbeat();
+                    last = line;
+                }
+            }
+        }
+        .in_current_span(),
+    )
 }
 
 /// Runs one reconcile with the given dependencies, prints the plan and logs the summary.
@@ -198,29 +246,35 @@ pub async fn run_report(
     }
 }
 
-/// Cancels the returned token on SIGTERM or SIGINT; when in-flight work has not finished
-/// [`SHUTDOWN_GRACE`] later, exits the process.
-pub fn shutdown_on_signals() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
+/// On SIGTERM or SIGINT cancels `cancel` (no new work); when work in flight has not finished
+/// `grace` later, cancels `abort` (calls in flight are dropped and each cluster deletes the
+/// tokens it created and did not deliver, within [`crate::apply::CLEANUP_BUDGET`]); after that
+/// and [`EXIT_MARGIN`], exits the process.
+pub fn shutdown_on_signals(grace: Duration) -> Shutdown {
+    let shutdown = Shutdown::default();
+    let s = shutdown.clone();
     tokio::spawn(
         async move {
             let signal = wait_for_signal().await;
             info!(
                 signal,
+                grace_secs = grace.as_secs_f64(),
                 "shutting down: no new work; finishing writes in flight"
             );
-            t.cancel();
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-            error!(
-                grace_secs = SHUTDOWN_GRACE.as_secs(),
-                "work in flight did not finish within the grace period; exiting"
+            s.cancel.cancel();
+            tokio::time::sleep(grace).await;
+            warn!(
+                grace_secs = grace.as_secs_f64(),
+                "work in flight did not finish within the grace period; aborting it and deleting the tokens of undelivered clusters"
             );
+            s.abort.cancel();
+            tokio::time::sleep(crate::apply::CLEANUP_BUDGET + EXIT_MARGIN).await;
+            error!("the cleanup did not finish in time; exiting");
             std::process::exit(EXIT_GRACE_EXPIRED);
         }
         .in_current_span(),
     );
-    token
+    shutdown
 }
 
 #[cfg(unix)]

@@ -9,10 +9,36 @@ use std::io::{self, IsTerminal, Write};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
+/// The tracing directives of a `--log-level`: a level word (tracing's, or the Python names
+/// qontract-reconcile uses: `DEBUG INFO WARNING ERROR CRITICAL`, any case) or directives such as
+/// `info,dtp::clients=debug`. A single word that is not a level is refused: tracing would read
+/// it as a target name and silence every line.
+pub fn directives(level: &str) -> Result<String, String> {
+    let l = level.trim();
+    if l.contains('=') || l.contains(',') {
+        return Ok(l.to_owned());
+    }
+    let word = match l.to_ascii_lowercase().as_str() {
+        "trace" => "trace",
+        "debug" => "debug",
+        "info" => "info",
+        "warn" | "warning" => "warn",
+        "error" | "critical" | "fatal" => "error",
+        "off" => "off",
+        _ => {
+            return Err(format!(
+                "--log-level (LOG_LEVEL) '{l}' is not a log level: use DEBUG, INFO, WARNING, ERROR or CRITICAL (or tracing directives such as info,dtp=debug)"
+            ));
+        }
+    };
+    Ok(word.to_owned())
+}
+
 /// Installs the global subscriber. `level` is a level (`info`) or `EnvFilter` directives
 /// (`info,dtp::clients=debug`). Calling it twice is harmless (the second call is ignored).
 pub fn init(format: LogFormat, level: &str, dry_run: bool) -> Result<(), String> {
-    let filter = EnvFilter::try_new(level).map_err(|e| format!("--log-level '{level}': {e}"))?;
+    let filter = EnvFilter::try_new(directives(level)?)
+        .map_err(|e| format!("--log-level (LOG_LEVEL) '{level}': {e}"))?;
     let writer = Stderr {
         marker: dry_run.then_some(format),
     };
@@ -72,5 +98,28 @@ impl Write for MarkedWriter {
     }
     fn flush(&mut self) -> io::Result<()> {
         io::stderr().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_level_names_are_levels_and_other_words_are_refused() {
+        for (given, want) in [
+            ("WARNING", "warn"),
+            ("Critical", "error"),
+            ("DEBUG", "debug"),
+            ("info", "info"),
+            (" error ", "error"),
+        ] {
+            assert_eq!(directives(given).as_deref(), Ok(want), "{given}");
+        }
+        assert!(directives("verbose").unwrap_err().contains("LOG_LEVEL"));
+        assert_eq!(
+            directives("info,dtp::clients=debug").as_deref(),
+            Ok("info,dtp::clients=debug")
+        );
     }
 }

@@ -50,20 +50,13 @@ fn run_config(args: &RunArgs, env: &Env) -> Result<RunConfig, Invalid> {
         source: source_config(&args.source, env)?,
         mode: mode(args, env)?,
         schedule: schedule(args, env)?,
-        filters: Filters {
-            ocm_envs: args
-                .ocm_env
-                .iter()
-                .map(|e| OcmEnvName::new(e.trim()))
-                .collect(),
-            clusters: args.cluster.iter().map(|c| c.trim().to_owned()).collect(),
-        },
+        filters: filters(args)?,
         plan_format: args.plan_format,
         concurrency: concurrency(&args.concurrency)?,
         timeout: args
             .timeout
             .as_deref()
-            .map(|t| parse_duration(t).map_err(|e| invalid("--timeout (RUNNER_TIMEOUT)", &e)))
+            .map(|t| positive_duration(t, "--timeout (RUNNER_TIMEOUT)"))
             .transpose()?,
         metrics_port: args.metrics_port.trim().parse().map_err(|_| {
             invalid(
@@ -75,7 +68,84 @@ fn run_config(args: &RunArgs, env: &Env) -> Result<RunConfig, Invalid> {
         shard: shard(args)?,
         pushgateway: pushgateway(env)?,
         unleash: unleash(env),
+        policy: policy(args)?,
+        collect_departed: args
+            .collect_departed
+            .as_deref()
+            .map(|v| boolean(v, "--collect-departed (DTP_COLLECT_DEPARTED)"))
+            .transpose()?
+            .unwrap_or(false),
+        shutdown_grace: positive_duration(
+            &args.shutdown_grace,
+            "--shutdown-grace (DTP_SHUTDOWN_GRACE)",
+        )?,
     })
+}
+
+/// `--ocm-env` / `DTP_OCM_ENV` and `--cluster` / `DTP_CLUSTER`: an empty value is a mistake
+/// (it would match nothing), not "all".
+fn filters(args: &RunArgs) -> Result<Filters, Invalid> {
+    let values = |raw: &[String], setting: &str| -> Result<Vec<String>, Invalid> {
+        raw.iter()
+            .map(|v| {
+                let v = v.trim();
+                if v.is_empty() {
+                    Err(invalid(
+                        setting,
+                        "an empty value matches nothing; leave the filter out to serve everything",
+                    ))
+                } else {
+                    Ok(v.to_owned())
+                }
+            })
+            .collect()
+    };
+    Ok(Filters {
+        ocm_envs: values(&args.ocm_env, "--ocm-env (DTP_OCM_ENV)")?
+            .into_iter()
+            .map(OcmEnvName::new)
+            .collect(),
+        clusters: values(&args.cluster, "--cluster (DTP_CLUSTER)")?,
+    })
+}
+
+/// `--orphan-grace` / `DTP_ORPHAN_GRACE` and `--max-deletions` / `DTP_MAX_DELETIONS`.
+fn policy(args: &RunArgs) -> Result<crate::plan::Policy, Invalid> {
+    let grace = parse_duration(&args.orphan_grace)
+        .map_err(|e| invalid("--orphan-grace (DTP_ORPHAN_GRACE)", &e))?;
+    let orphan_grace = chrono::Duration::from_std(grace)
+        .map_err(|_| invalid("--orphan-grace (DTP_ORPHAN_GRACE)", "is too long"))?;
+    let max_deletions = args.max_deletions.trim().parse::<usize>().map_err(|_| {
+        invalid(
+            "--max-deletions (DTP_MAX_DELETIONS)",
+            &format!(
+                "'{}' is not a whole number (0 deletes nothing)",
+                args.max_deletions.trim()
+            ),
+        )
+    })?;
+    Ok(crate::plan::Policy {
+        orphan_grace,
+        max_deletions,
+    })
+}
+
+/// A duration that must be positive.
+fn positive_duration(raw: &str, setting: &str) -> Result<Duration, Invalid> {
+    let d = parse_duration(raw).map_err(|e| invalid(setting, &e))?;
+    if d.is_zero() {
+        return Err(invalid(setting, "must be longer than zero"));
+    }
+    Ok(d)
+}
+
+/// `true`/`false`, `1`/`0`, `yes`/`no` (any case).
+fn boolean(raw: &str, setting: &str) -> Result<bool, Invalid> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(invalid(setting, &format!("'{other}' is not true or false"))),
+    }
 }
 
 fn invalid(setting: &str, message: &str) -> Invalid {
@@ -169,14 +239,18 @@ fn every(interval: Duration, setting: &str) -> Result<Schedule, Invalid> {
     Ok(Schedule::Every(interval))
 }
 
-/// Parses a duration: `300` (seconds), `300s`, `5m`, `1h 30m`.
+/// Parses a duration: `300` (seconds), `300s`, `5m`, `1h 30m`; at most a year.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    let d = match s.parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(s)
+            .map_err(|e| format!("'{s}' is not a duration (e.g. 300, 90s, 5m): {e}")),
+    }?;
+    if d > config::MAX_DURATION {
+        return Err(format!("'{s}' is longer than a year"));
     }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("'{s}' is not a duration (e.g. 300, 90s, 5m): {e}"))
+    Ok(d)
 }
 
 /// Where app-interface data and secrets come from.

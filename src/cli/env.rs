@@ -1,8 +1,9 @@
 //! The environment variables dtp reads outside clap (they have no flag), read once at start.
 //! The values stay raw here; [`super::build`] validates them.
 
-/// Environment variables without a flag.
-#[derive(Debug, Clone, Default)]
+/// Environment variables without a flag. `Debug` says which are set, never a value (tokens,
+/// passwords and URLs with credentials are among them).
+#[derive(Clone, Default)]
 pub struct Env {
     /// `DRY_RUN`: true/false, 1/0, yes/no, or qontract's `--dry-run`/`--no-dry-run`.
     pub dry_run: Option<String>,
@@ -24,6 +25,29 @@ pub struct Env {
     /// `UNLEASH_API_URL`, `UNLEASH_CLIENT_ACCESS_TOKEN`: the feature toggle.
     pub unleash_api_url: Option<String>,
     pub unleash_client_access_token: Option<String>,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "set" } else { "unset" };
+        f.debug_struct("Env")
+            .field("DRY_RUN", &self.dry_run)
+            .field("VAULT_TOKEN", &set(&self.vault_token))
+            .field("KUBE_SA_TOKEN_PATH", &self.kube_sa_token_path)
+            .field("SSL_CERT_FILE", &self.ssl_cert_file)
+            .field("RUN_ONCE", &self.run_once)
+            .field("SLEEP_DURATION_SECS", &self.sleep_duration_secs)
+            .field("PUSHGATEWAY_ENABLED", &self.pushgateway_enabled)
+            .field("PUSHGATEWAY_URL", &set(&self.pushgateway_url))
+            .field("PUSHGATEWAY_USERNAME", &set(&self.pushgateway_username))
+            .field("PUSHGATEWAY_PASSWORD", &set(&self.pushgateway_password))
+            .field("UNLEASH_API_URL", &set(&self.unleash_api_url))
+            .field(
+                "UNLEASH_CLIENT_ACCESS_TOKEN",
+                &set(&self.unleash_client_access_token),
+            )
+            .finish()
+    }
 }
 
 impl Env {

@@ -48,8 +48,9 @@ pub enum Command {
     Demo(DemoArgs),
 }
 
-/// Where app-interface data and secrets come from.
-#[derive(Debug, Clone, Default, Args)]
+/// Where app-interface data and secrets come from. (`Debug` does not show the GraphQL URL:
+/// it may carry credentials.)
+#[derive(Clone, Default, Args)]
 pub struct SourceArgs {
     /// qontract-reconcile config.toml ([graphql] server/token, [vault] ...).
     #[arg(long, env = "QONTRACT_CONFIG")]
@@ -63,6 +64,20 @@ pub struct SourceArgs {
     /// Extra PEM CA certificates trusted by every HTTPS client (SSL_CERT_FILE is also honoured).
     #[arg(long, env = "DTP_CA_BUNDLE")]
     pub ca_bundle: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SourceArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceArgs")
+            .field("config", &self.config)
+            .field("app_interface_dir", &self.app_interface_dir)
+            .field(
+                "graphql_server",
+                &self.graphql_server.as_ref().map(|_| "set"),
+            )
+            .field("ca_bundle", &self.ca_bundle)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -112,6 +127,23 @@ pub struct RunArgs {
     /// at this app-interface bundle sha equals the current one.
     #[arg(long, env = "EARLY_EXIT_COMPARE_SHA", value_name = "SHA")]
     pub early_exit_compare_sha: Option<String>,
+    /// Unreferenced tokens named for a served cluster are deleted once older than this (e.g.
+    /// 15m; 0 when dtp is the only writer).
+    #[arg(long, env = "DTP_ORPHAN_GRACE", value_name = "DURATION", default_value = config::DEFAULT_ORPHAN_GRACE)]
+    pub orphan_grace: String,
+    /// At most this many existing tokens (replaced or orphaned) are deleted in one run; past
+    /// it dtp stops deleting, reports what it did not delete, and exits 1.
+    #[arg(long, env = "DTP_MAX_DELETIONS", value_name = "N", default_value_t = config::DEFAULT_MAX_DELETIONS.to_string())]
+    pub max_deletions: String,
+    /// Also collect the tokens of clusters that left the fleet, once OCM confirms they are
+    /// gone (within the same deletion budget).
+    #[arg(long, env = "DTP_COLLECT_DEPARTED", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub collect_departed: Option<String>,
+    /// After SIGTERM/SIGINT: how long writes in flight may go on before they are aborted and
+    /// the tokens of undelivered clusters deleted (set it below the pod's
+    /// terminationGracePeriodSeconds).
+    #[arg(long, env = "DTP_SHUTDOWN_GRACE", value_name = "DURATION", default_value = config::DEFAULT_SHUTDOWN_GRACE)]
+    pub shutdown_grace: String,
     /// Number of shards (processes) sharing the fleet (1 to 1024).
     #[arg(long, env = "SHARDS", value_name = "N", default_value = "1")]
     pub shards: String,

@@ -8,7 +8,7 @@
 //! [`DynatraceEnvironment::api_url`], so Managed URLs (`https://host/e/<env-id>`) work.
 
 use crate::clients::Dynatrace;
-use crate::clients::http::{ApiError, Http, send};
+use crate::clients::http::{ApiError, Http, read_json, send};
 use crate::model::{CreatedToken, DtToken, DynatraceEnvironment, REDACTED, TenantId, TokenId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -148,7 +148,7 @@ impl Dynatrace for DynatraceClient {
                 error_message,
             )
             .await?;
-            let page = json_body(&op, resp).await?;
+            let page = json_body(&op, resp, self.http.settings.max_body).await?;
             let (items, key) = parse_page(&op, &page)?;
             tokens.extend(items);
             match key {
@@ -200,23 +200,31 @@ impl Dynatrace for DynatraceClient {
             },
             other => other,
         };
-        let created = json_body(&op, resp).await.map_err(orphan)?;
+        let created = json_body(&op, resp, self.http.settings.max_body)
+            .await
+            .map_err(orphan)?;
         let id = created
             .get("id")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| orphan(ApiError::decode(&op, "the response has no token id")))?;
         // Extracted by hand: a serde error message could quote the secret.
-        let token = created
+        let Some(token) = created
             .get("token")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                orphan(ApiError::decode(
-                    &op,
-                    format!("the response for token {id} has no token value"),
-                ))
-            })?;
+        else {
+            // Useless without its value: delete it by its id rather than leave it behind.
+            let id = TokenId::new(id);
+            let cleanup = match self.delete_token(&id).await {
+                Ok(()) => "it was deleted again".to_owned(),
+                Err(e) => format!("deleting it failed too: {e}"),
+            };
+            return Err(ApiError::decode(
+                &op,
+                format!("the response for token {id} has no token value; {cleanup}"),
+            ));
+        };
         if !token.starts_with(&format!("{id}.")) {
             tracing::warn!(tenant = %self.tenant, token_id = id, "the created token's value does not start with its id");
         }
@@ -318,13 +326,8 @@ pub fn error_message(body: &Value) -> Option<String> {
     }
 }
 
-async fn json_body(op: &str, resp: Response) -> Result<Value, ApiError> {
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| ApiError::transport(op, &e))?;
-    // serde_json's syntax errors name a position, never the content.
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::decode(op, format!("invalid JSON: {e}")))
+async fn json_body(op: &str, resp: Response, limit: usize) -> Result<Value, ApiError> {
+    read_json(op, resp, limit).await
 }
 
 /// One `ApiTokenList` page: its usable tokens and the next page's key (`None` on the last).
@@ -368,20 +371,8 @@ fn parse_token(op: &str, item: &Value) -> Option<DtToken> {
             None
         }
     };
-    let expiration_date = match item.get("expirationDate") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let parsed = match v {
-                Value::String(s) => parse_date(s),
-                Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
-                _ => None,
-            };
-            if parsed.is_none() {
-                tracing::warn!(op, token_id = id, value = %v, "ignoring an unparsable 'expirationDate'");
-            }
-            parsed
-        }
-    };
+    let expiration_date = date_field(op, id, item, "expirationDate");
+    let created = date_field(op, id, item, "creationDate");
     let scopes = match item.get("scopes") {
         None | Some(Value::Null) => None,
         Some(Value::Array(a)) => {
@@ -406,8 +397,23 @@ fn parse_token(op: &str, item: &Value) -> Option<DtToken> {
         name: name.to_owned(),
         enabled,
         expiration_date,
+        created,
         scopes,
     })
+}
+
+/// A date field of a listed token: ISO 8601 or epoch milliseconds; unparsable is ignored.
+fn date_field(op: &str, id: &str, item: &Value, field: &str) -> Option<DateTime<Utc>> {
+    let v = item.get(field).filter(|v| !v.is_null())?;
+    let parsed = match v {
+        Value::String(s) => parse_date(s),
+        Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
+        _ => None,
+    };
+    if parsed.is_none() {
+        tracing::warn!(op, token_id = id, field, value = %v, "ignoring an unparsable date");
+    }
+    parsed
 }
 
 /// A Dynatrace timestamp: ISO 8601 in UTC with or without milliseconds

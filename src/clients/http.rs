@@ -41,6 +41,8 @@ pub struct HttpSettings {
     /// Longest `Retry-After` dtp is willing to wait.
     pub max_retry_after: Duration,
     pub user_agent: String,
+    /// The largest response body dtp reads; a larger one is an error naming the endpoint.
+    pub max_body: usize,
     /// Told about every attempt and retry (metrics); `None`: nobody listens.
     pub observer: Option<Arc<dyn HttpObserver>>,
 }
@@ -56,6 +58,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("max_backoff", &self.max_backoff)
             .field("max_retry_after", &self.max_retry_after)
             .field("user_agent", &self.user_agent)
+            .field("max_body", &self.max_body)
             .field("observer", &self.observer.as_ref().map(|_| "set"))
             .finish()
     }
@@ -72,9 +75,31 @@ impl Default for HttpSettings {
             max_backoff: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(60),
             user_agent: format!("dtp/{}", env!("CARGO_PKG_VERSION")),
+            max_body: DEFAULT_MAX_BODY,
             observer: None,
         }
     }
+}
+
+/// The default largest response body (64 MiB: a page of 1,000 Dynatrace tokens or of 100 OCM
+/// items is well under 1 MiB).
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// Redirects are followed only to the same scheme, host and port (at most 5): a redirect
+/// elsewhere would carry credentials (`X-Vault-Token`, a re-posted SSO or AppRole secret) to
+/// another server. A redirect that is not followed is answered as the 3xx it is.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .last()
+            .is_some_and(|prev| prev.origin() == attempt.url().origin());
+        if attempt.previous().len() > 5 || !same_origin {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// The process's one HTTP client and the settings every call uses. Cheap to clone.
@@ -111,6 +136,7 @@ impl HttpSettings {
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .user_agent(self.user_agent.clone())
+            .redirect(redirect_policy())
             .pool_idle_timeout(Duration::from_secs(60));
         if let Some(path) = &self.ca_bundle {
             let pem = std::fs::read(path)
@@ -179,6 +205,29 @@ impl ApiError {
         self.status() == Some(401)
     }
 
+    pub fn is_conflict(&self) -> bool {
+        self.status() == Some(409)
+    }
+
+    /// Whether a write that failed like this may still have been applied by the server: no
+    /// usable answer after the request was sent (a timeout, a reset), a 5xx other than 503, or
+    /// an answer that is a success but not the expected one.
+    pub fn may_have_applied(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => matches!(*status, 500 | 502 | 504),
+            Self::Transport { not_sent, .. } => !*not_sent,
+            Self::Decode { .. } => true,
+            Self::Auth { .. } => false,
+        }
+    }
+
+    /// Whether a cluster's owner can act on this failure of a write to the cluster's OCM
+    /// object (worth a service log): the object refused the write for a reason of its own
+    /// (400, 403, 404, 422). Not for dtp's own races (409), throttling or server failures.
+    pub fn owner_can_act(&self) -> bool {
+        matches!(self.status(), Some(400 | 403 | 404 | 422))
+    }
+
     /// Whether retrying may help, for a call that is (or is not) idempotent.
     pub fn is_retryable(&self, idempotent: bool) -> bool {
         match self {
@@ -219,6 +268,48 @@ impl ApiError {
     }
 }
 
+/// Reads a response body of at most `limit` bytes (a larger one is a [`ApiError::Decode`]
+/// naming the operation, and is not read further).
+pub async fn read_body(op: &str, mut resp: Response, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::decode(
+            op,
+            format!("the response body is larger than {limit} bytes"),
+        )
+    };
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| ApiError::transport(op, &e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// [`read_body`], parsed as JSON. serde_json's errors name a position, never the content.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    op: &str,
+    resp: Response,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let body = read_body(op, resp, limit).await?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::decode(op, format!("invalid JSON: {e}")))
+}
+
+/// Error bodies are read up to this size (their message is what matters).
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
 /// Turns a response into `Ok(response)` for 2xx, else an [`ApiError::Status`] whose message is
 /// extracted by `message_of` from the error body (OCM `reason`, Dynatrace `error.message`).
 pub async fn check_status(
@@ -231,7 +322,10 @@ pub async fn check_status(
         return Ok(resp);
     }
     let retry_after = retry_after(&resp);
-    let body = resp.text().await.unwrap_or_default();
+    let body = read_body(op, resp, ERROR_BODY_LIMIT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let message = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| message_of(&v))

@@ -63,6 +63,12 @@ pub trait Ocm: Send + Sync {
         kind: BundleKind,
         resources: &Resources,
     ) -> Result<(), ApiError>;
+    /// Which of these cluster UUIDs OCM knows, in any state (none of the discovery filters):
+    /// a UUID OCM does not know belongs to a cluster that left the fleet.
+    async fn existing_clusters(
+        &self,
+        uuids: &[ExternalClusterId],
+    ) -> Result<std::collections::BTreeSet<ExternalClusterId>, ApiError>;
     /// Posts a `Dynatrace Token Provider Errors` service log (severity Moderate) unless an
     /// identical one was posted in the last day (B37).
     async fn post_service_log(

@@ -140,9 +140,9 @@ pub async fn enabled(settings: &UnleashSettings, http: &Http) -> Toggle {
         }
         Err(e) => return Toggle::Unknown(without_url(&e.to_string(), &url, &shown)),
     };
-    match resp.json::<Feature>().await {
+    match super::http::read_json::<Feature>(&op, resp, 1024 * 1024).await {
         Ok(feature) => feature.evaluate(),
-        Err(e) => Toggle::Unknown(format!("{op}: unexpected answer: {}", describe(e))),
+        Err(e) => Toggle::Unknown(format!("{op}: unexpected answer: {e}")),
     }
 }
 
@@ -207,19 +207,6 @@ impl Strategy {
         // qontract-reconcile's EnableClusterStrategy: no cluster_name in the context → False.
         self.name != "enableCluster"
     }
-}
-
-/// A reqwest error and its causes, without the URL (which [`enabled`] shows redacted).
-fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut out = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

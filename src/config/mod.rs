@@ -30,6 +30,15 @@ pub const DEFAULT_METRICS_PORT: u16 = 9090;
 pub const DEFAULT_KUBE_SA_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 /// Highest accepted `--shards`.
 pub const MAX_SHARDS: u32 = 1024;
+/// Default of `--orphan-grace`: longer than any run, so that a concurrent run's tokens that
+/// are not delivered yet are never collected.
+pub const DEFAULT_ORPHAN_GRACE: &str = "15m";
+/// Default of `--max-deletions`: existing tokens deleted in one run, at most.
+pub const DEFAULT_MAX_DELETIONS: usize = 100;
+/// Default of `--shutdown-grace` (below Kubernetes' default 30 s termination grace period).
+pub const DEFAULT_SHUTDOWN_GRACE: &str = "25s";
+/// The longest duration any setting accepts.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
 
 /// Dry-run (read everything, write nothing) or apply. Decided once, checked in one place
 /// ([`crate::reconcile::run`]).
@@ -142,6 +151,12 @@ pub struct RunConfig {
     pub shard: Shard,
     pub pushgateway: Option<PushgatewaySettings>,
     pub unleash: UnleashConfig,
+    /// The orphan grace period and the deletion budget.
+    pub policy: crate::plan::Policy,
+    /// Collect the tokens of clusters that left the fleet.
+    pub collect_departed: bool,
+    /// After SIGTERM/SIGINT, how long work in flight may go on before it is aborted.
+    pub shutdown_grace: Duration,
 }
 
 /// `dtp demo`.

@@ -94,6 +94,7 @@ pub struct Metrics {
     tokens_created: Family<EnvLabels, Counter>,
     tokens_updated: Family<EnvLabels, Counter>,
     tokens_deleted: Family<EnvLabels, Counter>,
+    tokens_collected: Family<EnvLabels, Counter>,
     token_compensations: Family<EnvResultLabels, Counter>,
     clusters_skipped: Family<EnvLabels, Gauge>,
     clusters_failed: Family<EnvLabels, Gauge>,
@@ -177,6 +178,7 @@ impl Metrics {
             tokens_created: Family::default(),
             tokens_updated: Family::default(),
             tokens_deleted: Family::default(),
+            tokens_collected: Family::default(),
             token_compensations: Family::default(),
             clusters_skipped: Family::default(),
             clusters_failed: Family::default(),
@@ -320,6 +322,11 @@ impl Metrics {
             "dtp_tokens_deleted",
             "Replaced Dynatrace tokens deleted after their successor was delivered",
             m.tokens_deleted.clone(),
+        );
+        r.register(
+            "dtp_tokens_collected",
+            "Orphaned Dynatrace tokens (named for a served or departed cluster, referenced by no delivered Secret) deleted",
+            m.tokens_collected.clone(),
         );
         r.register(
         "dtp_token_compensations",

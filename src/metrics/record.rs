@@ -142,6 +142,10 @@ impl Metrics {
             }
             self.record_outcomes(c.ocm_env.as_str(), &outcome.actions);
         }
+        // Departed clusters belong to no OCM environment any more.
+        for d in &r.departed {
+            self.record_outcomes("", &d.actions);
+        }
     }
 
     /// The counters of one cluster's action outcomes.
@@ -165,6 +169,9 @@ impl Metrics {
                 }
                 (Action::DeleteToken(_), true) => {
                     matches!(a.outcome, Outcome::Done).then_some(&self.tokens_deleted)
+                }
+                (Action::CollectToken(_), true) => {
+                    matches!(a.outcome, Outcome::Done).then_some(&self.tokens_collected)
                 }
                 (Action::CreateBundle(_) | Action::PatchBundle(_), _) | (_, false) => None,
             };
@@ -252,7 +259,10 @@ impl Metrics {
                         })
                         .set(1);
                 }
-                Failure::Cluster { .. } | Failure::NotStarted { .. } => {}
+                Failure::Cluster { .. }
+                | Failure::NotStarted { .. }
+                | Failure::Departed { .. }
+                | Failure::Budget { .. } => {}
             }
         }
     }

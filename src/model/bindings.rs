@@ -41,9 +41,11 @@ pub struct Resolved {
     pub notes: Vec<LabelNote>,
     /// Bindings dropped because their spec does not allow the cluster's organization.
     pub disallowed: Vec<Binding>,
-    /// Bindings naming a tenant with no Dynatrace environment: the cluster is not served at
-    /// all then (as the Python integration does, so that a typo never removes Secrets).
+    /// Bindings naming a tenant with no Dynatrace environment.
     pub unknown_tenants: Vec<Binding>,
+    /// Some binding label cannot be resolved (a bad v3 key, half a pair, an unknown spec or
+    /// tenant): probably a typo, so the Secrets no resolved binding claims are kept as they are.
+    pub unresolved: bool,
 }
 
 /// Resolves a cluster's DTP labels (given in effective order, subscription labels having
@@ -59,9 +61,9 @@ pub fn resolve(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let mut out = Resolved::default();
-    let mut candidates = v3_candidates(labels, &map, specs, &mut out.notes);
+    let mut candidates = v3_candidates(labels, &map, specs, &mut out.notes, &mut out.unresolved);
     if candidates.is_empty() {
-        candidates = older_candidate(&map, specs, &mut out.notes);
+        candidates = older_candidate(&map, specs, &mut out.notes, &mut out.unresolved);
     }
     for b in candidates {
         out.admit(b, specs, tenants, org);
@@ -75,6 +77,7 @@ fn v3_candidates(
     map: &BTreeMap<&str, &str>,
     specs: &BTreeMap<SpecName, TokenSpec>,
     notes: &mut Vec<LabelNote>,
+    unresolved: &mut bool,
 ) -> Vec<Binding> {
     let mut candidates = Vec::new();
     let mut seen_prefixes = BTreeSet::new();
@@ -86,6 +89,7 @@ fn v3_candidates(
             continue;
         };
         if last != "tenant" && last != "token-spec" {
+            *unresolved = true;
             notes.push(LabelNote {
                 label: key.clone(),
                 message: "Bad DTPv3 label key: it must end in '.tenant' or '.token-spec'".into(),
@@ -97,7 +101,9 @@ fn v3_candidates(
         }
         let tenant = map.get(format!("{prefix}.tenant").as_str()).copied();
         let spec = map.get(format!("{prefix}.token-spec").as_str()).copied();
-        candidates.extend(pair(prefix, tenant, spec, specs, notes));
+        let b = pair(prefix, tenant, spec, specs, notes);
+        *unresolved |= b.is_none();
+        candidates.extend(b);
     }
     candidates
 }
@@ -107,6 +113,7 @@ fn older_candidate(
     map: &BTreeMap<&str, &str>,
     specs: &BTreeMap<SpecName, TokenSpec>,
     notes: &mut Vec<LabelNote>,
+    unresolved: &mut bool,
 ) -> Vec<Binding> {
     for (name, tenant_key, spec_key) in [
         ("v2", V2_TENANT, V2_SPEC),
@@ -118,9 +125,12 @@ fn older_candidate(
             continue;
         }
         let prefix = tenant_key.trim_end_matches(".tenant");
-        if let Some(mut b) = pair(prefix, tenant, spec, specs, notes) {
-            b.key = name.into();
-            return vec![b];
+        match pair(prefix, tenant, spec, specs, notes) {
+            Some(mut b) => {
+                b.key = name.into();
+                return vec![b];
+            }
+            None => *unresolved = true,
         }
     }
     Vec::new()
@@ -144,6 +154,7 @@ impl Resolved {
             return;
         }
         if !tenants.contains(&b.tenant) {
+            self.unresolved = true;
             self.notes.push(LabelNote {
                 label: b.key.clone(),
                 message: format!("Dynatrace tenant '{}' does not exist", b.tenant),

@@ -212,6 +212,40 @@ impl CurrentBundle {
         Self { secrets }
     }
 
+    /// Every token id the bundle's Secrets hold (the values of their `<key>Id` keys).
+    pub fn token_ids(&self) -> std::collections::BTreeSet<String> {
+        self.secrets
+            .iter()
+            .flat_map(|s| s.data.iter())
+            .filter(|(k, _)| k.ends_with("Id"))
+            .filter_map(|(_, v)| v.as_ref())
+            .map(|v| v.expose_secret().trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    /// Whether the bundle delivers every desired Secret: in the right namespace, with the
+    /// right `apiUrl`, and for every token key a non-empty id and a value that belongs to it.
+    /// (Another dtp run that won a race delivers exactly that.)
+    pub fn delivers(&self, desired: &[DesiredSecret]) -> bool {
+        desired.iter().all(|d| {
+            let Some(cur) = self
+                .secrets
+                .iter()
+                .find(|s| s.name == d.name && s.namespace == d.namespace)
+            else {
+                return false;
+            };
+            let api_url = cur.get("apiUrl").map(|v| v.expose_secret().to_owned());
+            api_url.as_deref() == Some(d.api_url.as_str())
+                && d.tokens.iter().all(|(key, _)| {
+                    let id = cur.get(&format!("{key}Id")).map(|v| v.expose_secret().trim());
+                    let value = cur.get(key).map(|v| v.expose_secret());
+                    matches!((id, value), (Some(id), Some(v)) if !id.is_empty() && value_belongs_to(id, v))
+                })
+        })
+    }
+
     /// The Secret with this name, preferring the given namespace (the Python integration
     /// matches by name only).
     pub fn find(&self, name: &str, namespace: &str) -> Option<&CurrentSecret> {
@@ -220,6 +254,22 @@ impl CurrentBundle {
             .filter(|s| s.name == name)
             .max_by_key(|s| s.namespace == namespace)
     }
+}
+
+/// Whether a delivered token value can belong to the token id. Dynatrace tokens are
+/// `<prefix>.<public>.<secret>` and their id is `<prefix>.<public>`; when both have that
+/// shape the value must extend the id. Other shapes are only required to be non-empty.
+pub fn value_belongs_to(id: &str, value: &str) -> bool {
+    let value = value.trim();
+    if value.is_empty() {
+        return false;
+    }
+    let id_parts = id.split('.').count();
+    let value_parts = value.split('.').count();
+    if id_parts == 2 && value_parts == 3 {
+        return value.starts_with(&format!("{id}."));
+    }
+    true
 }
 
 fn str_at(v: &Value, ptr: &str) -> String {

@@ -35,15 +35,51 @@ pub fn token_name(spec_token_name: &str, cluster: &ExternalClusterId, scopes: &[
     )
 }
 
-/// The part shared by the names of every token dtp gives one cluster (`_<uuid>_`).
-pub fn cluster_token_infix(cluster: &ExternalClusterId) -> String {
-    format!("_{cluster}_")
+/// Whether dtp owns a token by its name (it starts with `dtp`, the Python integration's rule,
+/// so its older names are still repaired): only such tokens are ever updated.
+pub fn owned_by_dtp(name: &str) -> bool {
+    name.starts_with(OWNED_NAME_PREFIX)
 }
 
-/// Whether a token name is one dtp gives this cluster (`dtp_<name>_<uuid>_<hash>`): only such
-/// tokens are ever deleted by dtp.
+/// The parts of a name dtp gives (`dtp_<name>_<cluster>_<hash>`): the spec token's name and
+/// the cluster id, given the cluster id's expected form. `None` for any other name.
+fn split_name<'a>(name: &'a str, cluster: &str) -> Option<&'a str> {
+    let rest = name.strip_prefix(TOKEN_NAME_PREFIX)?;
+    let (rest, hash) = rest.rsplit_once('_')?;
+    let hex_hash = hash.len() == 12
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !hex_hash {
+        return None;
+    }
+    let token = rest.strip_suffix(cluster)?.strip_suffix('_')?;
+    let len = token.chars().count();
+    (1..=MAX_TOKEN_NAME_LEN).contains(&len).then_some(token)
+}
+
+/// Whether a token name is one dtp gives this cluster, exactly `dtp_<name>_<uuid>_<hash>`
+/// (`<name>` 1 to 46 characters, `<hash>` 12 lowercase hex digits): only such tokens are ever
+/// deleted by dtp.
 pub fn named_for_cluster(name: &str, cluster: &ExternalClusterId) -> bool {
-    name.starts_with(TOKEN_NAME_PREFIX) && name.contains(&cluster_token_infix(cluster))
+    !cluster.as_str().is_empty() && split_name(name, cluster.as_str()).is_some()
+}
+
+/// The cluster a token is named for, when its name is exactly `dtp_<name>_<uuid>_<hash>` and
+/// `<uuid>` is an OCM cluster UUID (8-4-4-4-12 hex digits). Used to find the tokens of
+/// clusters that left the fleet.
+pub fn cluster_of(name: &str) -> Option<ExternalClusterId> {
+    let rest = name.strip_prefix(TOKEN_NAME_PREFIX)?;
+    let (rest, _) = rest.rsplit_once('_')?;
+    let (_, uuid) = rest.rsplit_once('_')?;
+    let is_uuid = {
+        let groups: Vec<&str> = uuid.split('-').collect();
+        groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+            && groups
+                .iter()
+                .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    (is_uuid && split_name(name, uuid).is_some()).then(|| ExternalClusterId::new(uuid))
 }
 
 #[cfg(test)]
@@ -87,6 +123,38 @@ mod tests {
         let b = s(&["a", "b"]);
         assert_eq!(scope_hash(&a), scope_hash(&b));
         assert_ne!(scope_hash(&a), scope_hash(&s(&["a", "b", "b"])));
+    }
+
+    #[test]
+    fn only_exact_dtp_names_of_the_cluster_are_its_tokens() {
+        let c = ExternalClusterId::from("6f0c7e1a-1111-4222-8333-444455556666");
+        let name = token_name("ingestion-token", &c, &s(&["logs.ingest"]));
+        assert!(named_for_cluster(&name, &c));
+        assert_eq!(cluster_of(&name), Some(c.clone()));
+        // The cluster in the middle of another name, a wrong hash, another prefix: not ours.
+        for other in [
+            format!("dtp_x_{c}_abc"),
+            format!("dtp_x_{c}_0123456789AB"),
+            format!("dtp-x_{c}_0123456789ab"),
+            format!("xdtp_x_{c}_0123456789ab"),
+            format!("dtp__{c}_0123456789ab"),
+            format!("dtp_x_{c}-suffix_0123456789ab"),
+            format!("dtp_x_prefix{c}_0123456789ab"),
+            "my-token".to_owned(),
+        ] {
+            assert!(!named_for_cluster(&other, &c), "{other}");
+        }
+        // Names with underscores and the Python fixtures' free-form cluster ids.
+        let py = ExternalClusterId::from("external_id_a");
+        assert!(named_for_cluster(
+            &token_name("operator_token", &py, &s(&["a"])),
+            &py
+        ));
+        assert_eq!(
+            cluster_of(&token_name("operator_token", &py, &s(&["a"]))),
+            None
+        );
+        assert!(owned_by_dtp("dtp-old-style-name") && !owned_by_dtp("renamed-by-hand"));
     }
 
     #[test]

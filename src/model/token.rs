@@ -14,6 +14,8 @@ pub struct DtToken {
     /// `None` when the server did not say.
     pub enabled: Option<bool>,
     pub expiration_date: Option<DateTime<Utc>>,
+    /// `creationDate`, when the server said (orphans younger than the grace period are kept).
+    pub created: Option<DateTime<Utc>>,
     /// Present when the server returned scopes in the list.
     pub scopes: Option<Vec<String>>,
 }

@@ -78,6 +78,7 @@ pub fn validate_spec(spec: &TokenSpec) -> Vec<Problem> {
         if secret.tokens.is_empty() {
             push(format!("secret '{}' defines no tokens", secret.name));
         }
+        check_kubernetes_names(secret, &mut push);
         check_tokens(spec, secret, &mut push);
         check_keys(secret, &mut push);
     }
@@ -140,6 +141,61 @@ fn check_scopes(secret: &SpecSecret, token: &SpecToken, push: &mut impl FnMut(St
             ));
         }
     }
+}
+
+/// Secret names are RFC 1123 subdomains (253 characters, lowercase alphanumerics, `-` and
+/// `.`), namespaces RFC 1123 labels (63, lowercase alphanumerics and `-`), and Secret keys
+/// `[-._a-zA-Z0-9]+` of at most 253 characters (`<key>Id` included): Kubernetes refuses
+/// anything else, and the whole bundle with it.
+fn check_kubernetes_names(secret: &SpecSecret, push: &mut impl FnMut(String)) {
+    if !secret.name.is_empty() && !is_dns_subdomain(&secret.name) {
+        push(format!(
+            "secret name '{}' is not a valid Kubernetes name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)",
+            secret.name
+        ));
+    }
+    if !secret.namespace.is_empty() && !is_dns_label(&secret.namespace) {
+        push(format!(
+            "namespace '{}' of secret '{}' is not a valid Kubernetes namespace (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)",
+            secret.namespace, secret.name
+        ));
+    }
+    for token in &secret.tokens {
+        let key = token.key();
+        let valid = key.len() + 2 <= 253
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+        if !key.is_empty() && !valid {
+            push(format!(
+                "key '{key}' of token '{}' in secret '{}' is not a valid Secret key (letters, digits, '-', '.' and '_', at most 251 characters)",
+                token.name, secret.name
+            ));
+        }
+    }
+}
+
+/// An RFC 1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// An RFC 1123 subdomain: labels joined by `.`, at most 253 characters.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
 }
 
 /// Keys share one Secret with `apiUrl` and with each token's `<key>Id`.
@@ -383,6 +439,22 @@ mod tests {
         t.scopes = vec!["apiTokens.write".into()];
         let m = messages(&spec(vec![secret("s", vec![t])]));
         assert_eq!(m.len(), 2, "{m:?}");
+    }
+
+    #[test]
+    fn kubernetes_names_and_keys_are_checked() {
+        let mut s = spec(vec![secret("Bad_Name", vec![token("t", Some("a key"))])]);
+        s.secrets[0].namespace = "-ns".into();
+        let m = messages(&s);
+        assert_eq!(m.len(), 3, "{m:?}");
+        assert!(
+            m[0].contains("'Bad_Name' is not a valid Kubernetes name"),
+            "{m:?}"
+        );
+        assert!(m[1].contains("'-ns'"), "{m:?}");
+        assert!(m[2].contains("'a key'"), "{m:?}");
+        assert!(is_dns_subdomain("dynatrace-token-dtp.v1") && is_dns_label("dynatrace"));
+        assert!(!is_dns_label(&"a".repeat(64)) && !is_dns_subdomain("a..b"));
     }
 
     #[test]

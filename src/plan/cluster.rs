@@ -1,15 +1,17 @@
 //! Planning one cluster: for every token of every desired Secret, decide whether the delivered
 //! token can be reused (maybe renamed or re-scoped), must be created, or replaces a broken one;
-//! then decide whether the bundle must be created or patched. Each decision is a small pure
-//! function; [`plan_cluster`] strings them together.
+//! carry over the Secrets of bindings whose labels cannot be resolved; decide whether the
+//! bundle must be created or patched; then collect the cluster's orphaned tokens. Each decision
+//! is a small pure function; [`plan_cluster`] strings them together.
 
-use super::{ClusterPlan, CurrentState, KeySummary, SecretSummary, TenantTokens};
+use super::{ClusterPlan, CurrentState, KeySummary, Policy, SecretSummary, TenantTokens, collect};
 use crate::action::{Action, BundleWrite, CreateReason, TokenCreate, TokenDelete, TokenUpdate};
 use crate::desired::{DesiredCluster, DesiredSecretSpec, DesiredToken};
 use crate::model::bundle::{
     self, CurrentBundle, CurrentSecret, DesiredSecret, Resources, TokenValue, render_secret,
+    value_belongs_to,
 };
-use crate::model::naming::named_for_cluster;
+use crate::model::naming::{named_for_cluster, owned_by_dtp};
 use crate::model::{BUNDLE_ID, ClusterRef, DtToken, TokenId};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -19,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub(super) fn plan_cluster(
     dc: &DesiredCluster,
     current: &CurrentState,
+    policy: &Policy,
 ) -> Result<ClusterPlan, String> {
     if let Some(conflict) = &dc.conflict {
         return Err(conflict.clone());
@@ -37,7 +40,13 @@ pub(super) fn plan_cluster(
             current.now,
         );
     }
-    let write = bundle_write(c, bundle, &b.creates, &b.desired);
+    if dc.carry_over {
+        b.carry_over(bundle, &dc.secrets);
+    }
+    let write = bundle_write(c, bundle, &b.creates, &b.desired, &b.kept);
+    let referenced = b.referenced();
+    let retired = b.deletes.iter().map(|d| d.id.clone()).collect();
+    b.collects = collect::orphans(c, &referenced, &retired, current, policy);
     Ok(b.finish(c.clone(), write))
 }
 
@@ -94,6 +103,10 @@ fn decide(
     let Some(dt) = tenant.by_id.get(&TokenId::new(id.clone())) else {
         return Decision::Create(CreateReason::Deleted);
     };
+    if !owned_by_dtp(&dt.name) {
+        // Renamed by hand: not dtp's any more. Left untouched, replaced by a token of dtp's.
+        return Decision::Create(CreateReason::NotOwned);
+    }
     let value = delivered.and_then(|cs| cs.get(&t.key));
     if let Some(reason) = broken(dt, &id, value, now) {
         let retire = named_for_cluster(&dt.name, &c.external_id).then(|| TokenDelete {
@@ -159,8 +172,11 @@ struct Builder {
     creates: Vec<TokenCreate>,
     updates: Vec<TokenUpdate>,
     deletes: Vec<TokenDelete>,
+    collects: Vec<crate::action::TokenCollect>,
     secrets: Vec<SecretSummary>,
     desired: Vec<DesiredSecret>,
+    /// Secrets carried over unchanged.
+    kept: Resources,
 }
 
 impl Builder {
@@ -231,17 +247,68 @@ impl Builder {
         TokenValue::Slot(slot)
     }
 
+    /// Keeps the Secrets of the current bundle that no desired Secret claims (by name, as
+    /// the Python integration matches them), unchanged.
+    fn carry_over(&mut self, current: Option<&Resources>, desired: &[DesiredSecretSpec]) {
+        let Some(current) = current else {
+            return;
+        };
+        self.kept = Resources(
+            current
+                .0
+                .iter()
+                .filter(|r| r.get("kind").and_then(serde_json::Value::as_str) == Some("Secret"))
+                .filter(|r| {
+                    let name = r
+                        .pointer("/metadata/name")
+                        .and_then(serde_json::Value::as_str);
+                    !desired.iter().any(|d| Some(d.name.as_str()) == name)
+                })
+                .cloned()
+                .collect(),
+        );
+    }
+
+    /// The token ids the bundle references once written: the kept tokens of the desired
+    /// Secrets and every id of the carried-over Secrets.
+    fn referenced(&self) -> std::collections::BTreeSet<TokenId> {
+        let mut ids: std::collections::BTreeSet<TokenId> = self
+            .desired
+            .iter()
+            .flat_map(|s| s.tokens.iter())
+            .filter_map(|(_, v)| match v {
+                TokenValue::Existing { id, .. } => Some(TokenId::new(id.clone())),
+                TokenValue::Slot(_) => None,
+            })
+            .collect();
+        ids.extend(
+            CurrentBundle::parse(&self.kept)
+                .token_ids()
+                .into_iter()
+                .map(TokenId::new),
+        );
+        ids
+    }
+
     fn finish(self, cluster: ClusterRef, bundle: Option<Action>) -> ClusterPlan {
         let mut actions: Vec<Action> = Vec::new();
         actions.extend(self.creates.into_iter().map(Action::CreateToken));
         actions.extend(self.updates.into_iter().map(Action::UpdateToken));
         actions.extend(bundle);
         actions.extend(self.deletes.into_iter().map(Action::DeleteToken));
+        actions.extend(self.collects.into_iter().map(Action::CollectToken));
+        let carried_over = CurrentBundle::parse(&self.kept)
+            .secrets
+            .iter()
+            .map(|s| format!("{}/{}", s.namespace, s.name))
+            .collect();
         ClusterPlan {
             cluster,
             actions,
             secrets: self.secrets,
             desired: self.desired,
+            carried_over,
+            kept: self.kept,
         }
     }
 }
@@ -253,6 +320,7 @@ fn bundle_write(
     current: Option<&Resources>,
     creates: &[TokenCreate],
     desired: &[DesiredSecret],
+    kept: &Resources,
 ) -> Option<Action> {
     let Some(current) = current else {
         return Some(Action::CreateBundle(BundleWrite {
@@ -265,7 +333,8 @@ fn bundle_write(
         .map(|t| format!("secret {} gets a new token for key '{}'", t.secret, t.key))
         .collect();
     if reasons.is_empty() {
-        let rendered = render_existing(desired);
+        let mut rendered = render_existing(desired);
+        rendered.0.extend(kept.0.iter().cloned());
         if !bundle::same_content(&rendered, current) {
             reasons = bundle::differences(&rendered, current);
         }
@@ -288,22 +357,6 @@ fn render_existing(secrets: &[DesiredSecret]) -> Resources {
             .filter_map(|s| render_secret(s, &resolve))
             .collect(),
     )
-}
-
-/// Whether a delivered token value can belong to the token id. Dynatrace tokens are
-/// `<prefix>.<public>.<secret>` and their id is `<prefix>.<public>`; when both have that
-/// shape the value must extend the id. Other shapes are only required to be non-empty.
-pub fn value_belongs_to(id: &str, value: &str) -> bool {
-    let value = value.trim();
-    if value.is_empty() {
-        return false;
-    }
-    let id_parts = id.split('.').count();
-    let value_parts = value.split('.').count();
-    if id_parts == 2 && value_parts == 3 {
-        return value.starts_with(&format!("{id}."));
-    }
-    true
 }
 
 /// Scopes compared as sets (order and duplicates do not matter).

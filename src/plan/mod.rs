@@ -6,18 +6,41 @@
 //! action vocabulary ([`crate::action`]); how one cluster is planned is in [`cluster`].
 
 mod cluster;
+mod collect;
 #[cfg(test)]
 mod tests;
 
 use crate::action::{Action, BundleWrite, TokenCreate, TokenDelete, TokenUpdate};
 use crate::desired::{DesiredState, SkippedCluster};
 use crate::model::bundle::{DesiredSecret, Resources};
-use crate::model::{ClusterId, ClusterRef, DtToken, OcmEnvName, TenantId, TokenId};
+use crate::model::{
+    ClusterId, ClusterRef, DtToken, ExternalClusterId, OcmEnvName, TenantId, TokenId,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-pub use cluster::value_belongs_to;
+/// The rules of collecting orphaned tokens and of deleting at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// An unreferenced token younger than this is kept: it may belong to a concurrent run
+    /// that has not delivered it yet. Zero: one writer, collect at once.
+    pub orphan_grace: chrono::Duration,
+    /// At most this many existing tokens are deleted in one run (replaced and orphaned
+    /// tokens; rolling back a run's own new tokens does not count).
+    pub max_deletions: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            orphan_grace: chrono::Duration::minutes(15),
+            max_deletions: 500,
+        }
+    }
+}
+
+pub use crate::model::bundle::value_belongs_to;
 
 /// The tokens of one tenant, by id.
 #[derive(Clone, Debug, Default)]
@@ -44,6 +67,9 @@ pub struct CurrentState {
     pub now: DateTime<Utc>,
     pub tenants: BTreeMap<TenantId, Result<TenantTokens, String>>,
     pub bundles: Bundles,
+    /// Clusters that left the fleet, as OCM confirms (only with `--collect-departed`): their
+    /// tokens are collected.
+    pub departed: BTreeSet<ExternalClusterId>,
 }
 
 /// A key of a planned Secret, for display: which token it will hold.
@@ -74,6 +100,11 @@ pub struct ClusterPlan {
     /// The Secrets to write, referring to existing tokens (with their values) or to slots.
     #[serde(skip)]
     pub desired: Vec<DesiredSecret>,
+    /// `namespace/name` of the Secrets carried over unchanged (a binding label cannot be
+    /// resolved), and the resources themselves.
+    pub carried_over: Vec<String>,
+    #[serde(skip)]
+    pub kept: Resources,
 }
 
 impl ClusterPlan {
@@ -120,11 +151,30 @@ pub struct ClusterFailure {
     pub error: String,
 }
 
+/// The collection of a departed cluster's tokens (no bundle to write).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DepartedPlan {
+    pub cluster: ExternalClusterId,
+    pub actions: Vec<Action>,
+}
+
+/// A deletion the plan wanted but the deletion budget does not allow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Withheld {
+    /// The cluster, as errors name it.
+    pub cluster: String,
+    pub action: Action,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Plan {
     pub clusters: Vec<ClusterPlan>,
     pub failed: Vec<ClusterFailure>,
     pub skipped: Vec<SkippedCluster>,
+    pub departed: Vec<DepartedPlan>,
+    pub withheld: Vec<Withheld>,
+    /// The budget the withheld deletions ran into.
+    pub max_deletions: usize,
 }
 
 impl Plan {
@@ -133,27 +183,39 @@ impl Plan {
         self.clusters.iter().filter(|c| !c.is_noop())
     }
     pub fn is_empty(&self) -> bool {
-        self.changes().next().is_none()
+        self.changes().next().is_none() && self.departed.is_empty()
     }
     pub fn action_count(&self) -> usize {
-        self.clusters.iter().map(ClusterPlan::action_count).sum()
-    }
-    /// Every planned action with its cluster, in plan order.
-    pub fn actions(&self) -> impl Iterator<Item = (&ClusterRef, &Action)> {
         self.clusters
             .iter()
-            .flat_map(|cp| cp.actions.iter().map(move |a| (&cp.cluster, a)))
+            .map(ClusterPlan::action_count)
+            .sum::<usize>()
+            + self.departed.iter().map(|d| d.actions.len()).sum::<usize>()
+    }
+    /// Every planned action, in plan order: those of served clusters (with the cluster), then
+    /// those of departed clusters.
+    pub fn actions(&self) -> impl Iterator<Item = (Option<&ClusterRef>, &Action)> {
+        let served = self
+            .clusters
+            .iter()
+            .flat_map(|cp| cp.actions.iter().map(move |a| (Some(&cp.cluster), a)));
+        let departed = self
+            .departed
+            .iter()
+            .flat_map(|d| d.actions.iter().map(|a| (None, a)));
+        served.chain(departed)
     }
 }
 
 /// Computes the plan.
-pub fn plan(desired: &DesiredState, current: &CurrentState) -> Plan {
+pub fn plan(desired: &DesiredState, current: &CurrentState, policy: &Policy) -> Plan {
     let mut out = Plan {
         skipped: desired.skipped.clone(),
+        max_deletions: policy.max_deletions,
         ..Plan::default()
     };
     for dc in &desired.clusters {
-        match cluster::plan_cluster(dc, current) {
+        match cluster::plan_cluster(dc, current, policy) {
             Ok(cp) => out.clusters.push(cp),
             Err(error) => out.failed.push(ClusterFailure {
                 cluster: dc.cluster.clone(),
@@ -164,5 +226,7 @@ pub fn plan(desired: &DesiredState, current: &CurrentState) -> Plan {
     out.clusters.sort_by(|a, b| a.cluster.cmp(&b.cluster));
     out.failed.sort_by(|a, b| a.cluster.cmp(&b.cluster));
     out.skipped.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    out.departed = collect::departed(current, policy);
+    collect::enforce_budget(&mut out, policy.max_deletions);
     out
 }

@@ -5,7 +5,7 @@
 
 use super::cluster::same_scopes;
 use super::*;
-use crate::action::{BundleWrite, CreateReason};
+use crate::action::{BundleWrite, CollectReason, CreateReason, TokenCollect};
 use crate::desired::desired_state;
 use crate::model::bundle::{BundleKind, DesiredSecret, TokenValue, render_secret};
 use crate::model::fixtures::{
@@ -27,6 +27,8 @@ struct World {
     clusters: Vec<(OcmEnvName, DiscoveredCluster)>,
     tokens: BTreeMap<TenantId, Result<Vec<DtToken>, String>>,
     bundles: Bundles,
+    departed: BTreeSet<ExternalClusterId>,
+    policy: Policy,
 }
 
 impl World {
@@ -42,6 +44,8 @@ impl World {
             clusters: Vec::new(),
             tokens,
             bundles: BTreeMap::new(),
+            departed: BTreeSet::new(),
+            policy: Policy::default(),
         }
     }
 
@@ -70,6 +74,7 @@ impl World {
             name: name.into(),
             enabled: Some(true),
             expiration_date: None,
+            created: None,
             scopes: None,
         };
         f(&mut t);
@@ -116,8 +121,9 @@ impl World {
                 .map(|(t, r)| (t.clone(), r.clone().map(TenantTokens::new)))
                 .collect(),
             bundles: self.bundles.clone(),
+            departed: self.departed.clone(),
         };
-        plan(&desired, &current)
+        plan(&desired, &current, &self.policy)
     }
 }
 
@@ -393,6 +399,7 @@ fn a_token_deleted_in_dynatrace_is_recreated_and_the_bundle_patched() {
             name: ingestion_name("external_id_a"),
             enabled: Some(true),
             expiration_date: None,
+            created: None,
             scopes: None,
         }]),
     );
@@ -577,9 +584,12 @@ fn broken_tokens_are_replaced_and_then_deleted() {
 #[test]
 fn a_bad_value_is_replaced_and_foreign_tokens_are_never_deleted() {
     let p = provisioned(false)
-        .token_with("dt_tenant_a", &tid("op"), "someone-elses-token", |t| {
-            t.enabled = Some(false)
-        })
+        .token_with(
+            "dt_tenant_a",
+            &tid("op"),
+            "dtp_operator-token_another-cluster_1b6c3b9a7248",
+            |t| t.enabled = Some(false),
+        )
         .delivered(
             "cluster_a",
             &[(
@@ -626,6 +636,53 @@ fn a_bad_value_is_replaced_and_foreign_tokens_are_never_deleted() {
                 reason: CreateReason::BadValue,
             }),
         ]
+    );
+}
+
+/// Issue 8, ownership: a delivered token renamed by hand to a name dtp does not own is left
+/// untouched (no update, no delete) and replaced by a new dtp token.
+#[test]
+fn a_token_renamed_by_hand_is_left_alone_and_replaced() {
+    let p = provisioned(false)
+        .token(
+            "dt_tenant_a",
+            &tid("op"),
+            "renamed-by-hand",
+            &["entities.read"],
+        )
+        .plan();
+    assert_eq!(
+        actions(&p),
+        [
+            create(
+                0,
+                "operator",
+                "dt_tenant_a",
+                "external_id_a",
+                "dynatrace-token-dtp",
+                CreateReason::NotOwned
+            ),
+            patch(
+                BundleKind::SyncSet,
+                &["secret dynatrace/dynatrace-token-dtp gets a new token for key 'apiToken'"]
+            ),
+        ]
+    );
+}
+
+/// The Python integration's older `dtp…` names are still repaired by a PUT.
+#[test]
+fn an_older_dtp_name_is_still_updated() {
+    let p = provisioned(false)
+        .token(
+            "dt_tenant_a",
+            &tid("op"),
+            "dtp-operator-token-external_id_a",
+            &OPERATOR_SCOPES,
+        )
+        .plan();
+    assert!(
+        matches!(actions(&p), [Action::UpdateToken(u)] if u.current_name == "dtp-operator-token-external_id_a")
     );
 }
 
@@ -741,4 +798,211 @@ fn scope_comparison_ignores_order_and_duplicates() {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     assert!(same_scopes(&s(&["a", "b"]), &s(&["b", "a", "a"])));
     assert!(!same_scopes(&s(&["a"]), &s(&["a", "b"])));
+}
+
+/// Issue 8, collection: an unreferenced token named for a served cluster (a crash, a race or
+/// the Python integration left it) is collected once older than the grace period; a young one,
+/// one of unknown age, and one named for another cluster are kept.
+#[test]
+fn unreferenced_tokens_named_for_the_cluster_are_collected_after_the_grace_period() {
+    let hour_ago = chrono::Utc.timestamp_opt(NOW - 3600, 0).unwrap();
+    let minute_ago = chrono::Utc.timestamp_opt(NOW - 60, 0).unwrap();
+    let orphan = |n: &str| format!("dtp_operator-token_external_id_a_{n}");
+    let p = provisioned(false)
+        .token_with("dt_tenant_a", &tid("old"), &orphan("aaaaaaaaaaaa"), |t| {
+            t.created = Some(hour_ago)
+        })
+        .token_with("dt_tenant_a", &tid("young"), &orphan("bbbbbbbbbbbb"), |t| {
+            t.created = Some(minute_ago)
+        })
+        .token_with(
+            "dt_tenant_a",
+            &tid("unknown"),
+            &orphan("cccccccccccc"),
+            |_| {},
+        )
+        .token_with(
+            "dt_tenant_a",
+            &tid("other"),
+            "dtp_operator-token_external_id_b_aaaaaaaaaaaa",
+            |t| t.created = Some(hour_ago),
+        )
+        .token_with(
+            "regional-tenant",
+            &tid("moved"),
+            &orphan("dddddddddddd"),
+            |t| t.created = Some(hour_ago),
+        )
+        .plan();
+    let collect = |tenant: &str, id: &str, name: String| {
+        Action::CollectToken(TokenCollect {
+            tenant: TenantId::new(tenant),
+            id: TokenId::new(tid(id)),
+            name,
+            cluster: ExternalClusterId::new("external_id_a"),
+            reason: CollectReason::Unreferenced,
+            created: Some(hour_ago),
+        })
+    };
+    assert_eq!(
+        actions(&p),
+        [
+            collect("dt_tenant_a", "old", orphan("aaaaaaaaaaaa")),
+            collect("regional-tenant", "moved", orphan("dddddddddddd")),
+        ]
+    );
+}
+
+/// With a grace period of zero (one writer), every unreferenced token is collected at once.
+#[test]
+fn a_zero_grace_period_collects_every_orphan() {
+    let mut w = provisioned(false).token_with(
+        "dt_tenant_a",
+        &tid("ghost"),
+        "dtp_ingestion-token_external_id_a_f6e7fac64719",
+        |_| {},
+    );
+    w.policy.orphan_grace = chrono::Duration::zero();
+    let p = w.plan();
+    assert!(matches!(actions(&p), [Action::CollectToken(c)] if c.id.as_str() == tid("ghost")));
+}
+
+/// Deletions past the budget are withheld (and reported), in plan order.
+#[test]
+fn deletions_past_the_budget_are_withheld() {
+    let hour_ago = chrono::Utc.timestamp_opt(NOW - 3600, 0).unwrap();
+    let mut w = World::python()
+        .cluster(cluster("a", "ua").v2("dt_tenant_a", "default"))
+        .cluster(cluster("b", "ub").v2("dt_tenant_a", "default"));
+    for (id, uuid) in [("o1", "ua"), ("o2", "ub")] {
+        w = w.token_with(
+            "dt_tenant_a",
+            &tid(id),
+            &format!("dtp_x_{uuid}_aaaaaaaaaaaa"),
+            |t| t.created = Some(hour_ago),
+        );
+    }
+    w.policy.max_deletions = 1;
+    let p = w.plan();
+    assert!(p.clusters[0].actions.iter().any(|a| a.deletes()));
+    assert!(!p.clusters[1].actions.iter().any(|a| a.deletes()));
+    assert_eq!(p.withheld.len(), 1);
+    assert_eq!(p.withheld[0].cluster, "ocm-env/ocm_org_id_a/b");
+}
+
+/// Issue 8, typos: while a binding label cannot be resolved, the Secrets no resolved binding
+/// claims are carried over unchanged, and their tokens are not collected.
+#[test]
+fn a_typo_in_one_binding_carries_its_secrets_over() {
+    let hour_ago = chrono::Utc.timestamp_opt(NOW - 3600, 0).unwrap();
+    let world = |labels: fn(ClusterBuilder) -> ClusterBuilder| {
+        World::python()
+            .cluster(labels(cluster("cluster_a", "external_id_a")))
+            .token_with(
+                "regional-tenant",
+                &tid("op"),
+                &operator_name("external_id_a"),
+                |t| t.created = Some(hour_ago),
+            )
+            .token_with(
+                "regional-tenant",
+                &tid("in"),
+                &ingestion_name("external_id_a"),
+                |t| t.created = Some(hour_ago),
+            )
+            .token_with(
+                "slo-tenant",
+                &tid("slo"),
+                &ingestion_name("external_id_a"),
+                |t| t.created = Some(hour_ago),
+            )
+            .delivered(
+                "cluster_a",
+                &[
+                    (
+                        "dynatrace-token-dtp",
+                        "regional-tenant",
+                        &[
+                            ("apiToken", &tid("op"), &tval("op")),
+                            ("dataIngestToken", &tid("in"), &tval("in")),
+                        ],
+                    ),
+                    (
+                        "dynatrace-slo-token-dtp",
+                        "slo-tenant",
+                        &[("dataIngestToken", &tid("slo"), &tval("slo"))],
+                    ),
+                ],
+            )
+    };
+    let typo = world(|c| {
+        c.v3("regional", "regional-tenant", "regional-spec")
+            .v3("slo", "slo-tenant", "slo-spek")
+    })
+    .plan();
+    assert_eq!(actions(&typo), []);
+    assert_eq!(
+        typo.clusters[0].carried_over,
+        ["dynatrace/dynatrace-slo-token-dtp"]
+    );
+    let unknown_tenant = world(|c| {
+        c.v3("regional", "regional-tenant", "regional-spec")
+            .v3("slo", "slo-tenat", "slo-spec")
+    })
+    .plan();
+    assert_eq!(actions(&unknown_tenant), []);
+    let half_pair = world(|c| {
+        c.v3("regional", "regional-tenant", "regional-spec")
+            .label("sre-capabilities.dtp.v3.slo.tenant", "slo-tenant")
+    })
+    .plan();
+    assert_eq!(actions(&half_pair), []);
+
+    // The labels removed altogether: the Secret goes, then its token is collected.
+    let removed = world(|c| c.v3("regional", "regional-tenant", "regional-spec")).plan();
+    assert_eq!(
+        actions(&removed),
+        [
+            patch(
+                BundleKind::SyncSet,
+                &["secret dynatrace/dynatrace-slo-token-dtp is not wanted any more"]
+            ),
+            Action::CollectToken(TokenCollect {
+                tenant: TenantId::new("slo-tenant"),
+                id: TokenId::new(tid("slo")),
+                name: ingestion_name("external_id_a"),
+                cluster: ExternalClusterId::new("external_id_a"),
+                reason: CollectReason::Unreferenced,
+                created: Some(hour_ago),
+            }),
+        ]
+    );
+}
+
+/// With `--collect-departed`: the tokens of a cluster OCM confirms gone are collected.
+#[test]
+fn the_tokens_of_a_departed_cluster_are_collected() {
+    let hour_ago = chrono::Utc.timestamp_opt(NOW - 3600, 0).unwrap();
+    let gone = "6f0c7e1a-1111-4222-8333-444455556666";
+    let mut w = World::python()
+        .token_with(
+            "slo-tenant",
+            &tid("g"),
+            &format!("dtp_ingestion-token_{gone}_f6e7fac64719"),
+            |t| t.created = Some(hour_ago),
+        )
+        .token_with(
+            "slo-tenant",
+            &tid("h"),
+            "dtp_ingestion-token_7f0c7e1a-1111-4222-8333-444455556666_f6e7fac64719",
+            |t| t.created = Some(hour_ago),
+        );
+    w.departed.insert(ExternalClusterId::new(gone));
+    let p = w.plan();
+    assert_eq!(p.departed.len(), 1);
+    assert_eq!(p.departed[0].cluster.as_str(), gone);
+    assert!(matches!(
+        p.departed[0].actions.as_slice(),
+        [Action::CollectToken(c)] if c.id.as_str() == tid("g") && c.reason == CollectReason::Departed
+    ));
 }

@@ -7,6 +7,7 @@ use super::inputs::Inputs;
 use super::{Dependencies, Failure, RunOptions};
 use crate::clients::Ocm;
 use crate::model::{DiscoveredCluster, OcmEnvName, OcmEnvironment};
+use crate::progress::Stage;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -17,6 +18,8 @@ pub struct Found {
     pub clusters: Vec<(OcmEnvName, DiscoveredCluster)>,
     /// Labelled clusters of this shard (before the `--cluster` filter).
     pub clusters_discovered: usize,
+    /// Every discovered cluster, in every shard (before any filter).
+    pub seen: std::collections::BTreeSet<crate::model::ExternalClusterId>,
     /// The OCM client of every environment whose discovery succeeded.
     pub ocm: BTreeMap<OcmEnvName, Arc<dyn Ocm>>,
     pub env_failures: Vec<Failure>,
@@ -33,14 +36,21 @@ pub(super) async fn discover(inputs: &Inputs, deps: &Dependencies, opts: &RunOpt
         .iter()
         .filter(|e| filters.ocm_envs.is_empty() || filters.ocm_envs.contains(&e.name))
         .collect();
+    opts.progress.start(Stage::Discovery, envs.len());
     let results = futures::future::join_all(envs.iter().map(|env| {
         let span = info_span!("ocm_env", ocm_env = %env.name);
-        discover_env(env, inputs, deps).instrument(span)
+        async {
+            let r = discover_env(env, inputs, deps).await;
+            opts.progress.advance(Stage::Discovery);
+            r
+        }
+        .instrument(span)
     }))
     .await;
     let mut found = Found {
         clusters: Vec::new(),
         clusters_discovered: 0,
+        seen: Default::default(),
         ocm: BTreeMap::new(),
         env_failures: Vec::new(),
         problems: Vec::new(),
@@ -100,6 +110,11 @@ async fn discover_env(
 /// Keeps this shard's clusters, then those the `--cluster` filter names (noting filters that
 /// matched nothing).
 fn keep_served(found: &mut Found, opts: &RunOptions) {
+    found.seen = found
+        .clusters
+        .iter()
+        .map(|(_, c)| c.external_id.clone())
+        .collect();
     let shard = opts.shard;
     if shard.count > 1 {
         found.clusters.retain(|(_, c)| shard.owns(&c.external_id));

@@ -21,7 +21,8 @@ use crate::clients::{AppInterfaceSource, Connector, SecretBackend};
 use crate::config::{Filters, Mode, default_concurrency};
 use crate::model::validate::Problem;
 use crate::model::{BUNDLE_ID, ClusterRef};
-use crate::plan::{self, Plan};
+use crate::plan::{self, Plan, Policy};
+use crate::progress::{Progress, Stage};
 use crate::shard::Shard;
 use crate::{current, desired};
 use std::num::NonZeroUsize;
@@ -48,8 +49,17 @@ pub struct RunOptions {
     pub concurrency: NonZeroUsize,
     /// This process's share of the fleet.
     pub shard: Shard,
+    /// The grace period of orphaned tokens and the deletion budget.
+    pub policy: Policy,
+    /// Collect the tokens of clusters that left the fleet (OCM confirms them gone).
+    pub collect_departed: bool,
     /// Cancelled on timeout or shutdown: no new cluster is started, work in flight finishes.
     pub cancel: CancellationToken,
+    /// Cancelled when the shutdown grace period ran out: calls in flight are dropped and every
+    /// cluster cleans up what it created.
+    pub abort: CancellationToken,
+    /// Counted as the phases go (the runner logs it and beats `/healthz`).
+    pub progress: Arc<Progress>,
 }
 
 impl Default for RunOptions {
@@ -59,7 +69,11 @@ impl Default for RunOptions {
             filters: Filters::default(),
             concurrency: default_concurrency(),
             shard: Shard::default(),
+            policy: Policy::default(),
+            collect_departed: false,
             cancel: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            progress: Arc::default(),
         }
     }
 }
@@ -78,11 +92,15 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// 2 when the input must be fixed by a person; 1 when a system failed.
+    /// 2 when the input or the configuration must be fixed by a person; 1 when a system
+    /// failed.
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Invalid(_) | Self::Config(_) => crate::exit::INVALID,
-            Self::AppInterface(e) if e.is_invalid_data() => crate::exit::INVALID,
+            Self::AppInterface(e) if e.is_invalid_data() || e.is_configuration() => {
+                crate::exit::INVALID
+            }
+            Self::Secrets(SecretError::Config { .. }) => crate::exit::INVALID,
             Self::AppInterface(_) | Self::Secrets(_) => crate::exit::PARTIAL,
         }
     }
@@ -102,29 +120,36 @@ async fn run_phases(deps: &Dependencies, opts: &RunOptions) -> Result<Report, Ru
     log_desired(&desired);
     let secrets = &inputs.secrets;
     let tenants = current::tenants(
-        &desired,
         &inputs.data.dynatrace_environments,
         secrets,
         &deps.connector,
         opts.concurrency,
+        &opts.progress,
     )
     .await;
-    let bundles = current::bundles(&desired, &found.ocm, opts.concurrency).await;
+    let bundles = current::bundles(&desired, &found.ocm, opts.concurrency, &opts.progress).await;
     let tenant_failures = tenant_failures(&tenants.tokens);
-    let plan = plan::plan(&desired, &current::state(tenants.tokens, bundles));
+    let (departed, departed_failure) = departed(&found, &tenants.tokens, opts).await;
+    let current = current::state(tenants.tokens, bundles, departed);
+    let plan = plan::plan(&desired, &current, &opts.policy);
     log_plan(&plan, opts.mode);
     let writers = Writers {
         ocm: found.ocm,
         dynatrace: tenants.clients,
     };
-    let (outcomes, not_started) = apply_unless_dry_run(&plan, &writers, opts).await;
+    let (applied, not_started) = apply_unless_dry_run(&plan, &writers, opts).await;
     Ok(Report {
         mode: opts.mode,
         bundle_sha: inputs.data.bundle_sha.clone(),
         clusters_discovered: found.clusters_discovered,
         plan,
-        outcomes,
-        env_failures: found.env_failures,
+        outcomes: applied.clusters,
+        departed: applied.departed,
+        env_failures: found
+            .env_failures
+            .into_iter()
+            .chain(departed_failure)
+            .collect(),
         discovery_problems: found.problems,
         tenant_failures,
         unmatched_filters: found.unmatched_filters,
@@ -134,18 +159,65 @@ async fn run_phases(deps: &Dependencies, opts: &RunOptions) -> Result<Report, Ru
     })
 }
 
+/// The clusters that left the fleet, with `--collect-departed` only, and only when every OCM
+/// environment was discovered and no filter narrows the run; a failure to ask OCM is an
+/// environment failure and nothing is collected.
+async fn departed(
+    found: &discovery::Found,
+    tokens: &std::collections::BTreeMap<crate::model::TenantId, Result<plan::TenantTokens, String>>,
+    opts: &RunOptions,
+) -> (
+    std::collections::BTreeSet<crate::model::ExternalClusterId>,
+    Option<Failure>,
+) {
+    let complete = found.env_failures.is_empty()
+        && opts.filters.ocm_envs.is_empty()
+        && opts.filters.clusters.is_empty();
+    if !opts.collect_departed || !complete {
+        return Default::default();
+    }
+    match current::departed(tokens, &found.seen, &found.ocm, opts.shard).await {
+        Ok(gone) => {
+            if !gone.is_empty() {
+                info!(
+                    clusters = gone.len(),
+                    "clusters gone from OCM: their tokens are collected"
+                );
+            }
+            (gone, None)
+        }
+        Err((env, error)) => {
+            error!(ocm_env = %env, error = %error, "cannot tell which clusters left the fleet");
+            let error = format!("departed clusters: {error}");
+            (
+                Default::default(),
+                Some(Failure::OcmEnvironment { env, error }),
+            )
+        }
+    }
+}
+
 /// Applies the plan, unless this is a dry-run: the one place the mode is checked. Returns the
 /// outcomes of the clusters that were applied and the clusters that were not started.
 async fn apply_unless_dry_run(
     plan: &Plan,
     writers: &Writers,
     opts: &RunOptions,
-) -> (Vec<apply::ClusterOutcome>, Vec<ClusterRef>) {
+) -> (apply::Applied, Vec<ClusterRef>) {
     if opts.mode.is_dry_run() || plan.is_empty() {
-        return (Vec::new(), Vec::new());
+        return Default::default();
     }
-    let outcomes = apply::apply(plan, writers, opts.concurrency.get(), &opts.cancel).await;
-    let (done, skipped): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(|o| o.started);
+    let stop = apply::Stop {
+        cancel: opts.cancel.clone(),
+        abort: opts.abort.clone(),
+    };
+    opts.progress.start(Stage::Apply, plan.changes().count());
+    let mut applied =
+        apply::apply(plan, writers, opts.concurrency.get(), &stop, &opts.progress).await;
+    let (done, skipped): (Vec<_>, Vec<_>) = std::mem::take(&mut applied.clusters)
+        .into_iter()
+        .partition(|o| o.started);
+    applied.clusters = done;
     let not_started: Vec<ClusterRef> = skipped.into_iter().map(|o| o.cluster).collect();
     if !not_started.is_empty() {
         warn!(
@@ -153,7 +225,7 @@ async fn apply_unless_dry_run(
             "run stopped before every cluster was reconciled"
         );
     }
-    (done, not_started)
+    (applied, not_started)
 }
 
 fn tenant_failures(
@@ -194,7 +266,10 @@ fn log_plan(plan: &Plan, mode: Mode) {
                 Action::CreateBundle(b) | Action::PatchBundle(b) => {
                     info!(planned, dry_run, kind = %b.kind, reasons = %b.reasons.join("; "), "plan: write {BUNDLE_ID}");
                 }
-                Action::CreateToken(_) | Action::UpdateToken(_) | Action::DeleteToken(_) => {
+                Action::CreateToken(_)
+                | Action::UpdateToken(_)
+                | Action::DeleteToken(_)
+                | Action::CollectToken(_) => {
                     info!(planned, dry_run, "plan: {}", a.describe());
                 }
             }

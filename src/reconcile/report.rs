@@ -2,9 +2,10 @@
 //! ([`Failure`]: an OCM environment, a discovery problem, a tenant, a cluster, a cluster not
 //! started). Every view — plan formats, summary, metrics, the exit code — reads this.
 
-use crate::apply::ClusterOutcome;
+use crate::action::ActionOutcome;
+use crate::apply::{ClusterOutcome, DepartedOutcome};
 use crate::config::Mode;
-use crate::model::{ClusterRef, OcmEnvName, TenantId};
+use crate::model::{ClusterRef, ExternalClusterId, OcmEnvName, TenantId};
 use crate::plan::Plan;
 use crate::shard::Shard;
 use serde::Serialize;
@@ -25,6 +26,17 @@ pub enum Failure {
     Cluster { cluster: ClusterRef, error: String },
     /// A cluster with planned changes that the run did not start (time limit or shutdown).
     NotStarted { cluster: ClusterRef },
+    /// A token of a cluster that left the fleet could not be deleted.
+    Departed {
+        cluster: ExternalClusterId,
+        error: String,
+    },
+    /// A deletion the per-run budget (`--max-deletions`) did not allow.
+    Budget {
+        cluster: String,
+        action: String,
+        max: usize,
+    },
 }
 
 /// One line, as the Python integration words its errors: `<env>: <error>` for an
@@ -40,6 +52,15 @@ impl fmt::Display for Failure {
                 f,
                 "{cluster}: not reconciled: the run was stopped (time limit or shutdown) before it started"
             ),
+            Self::Departed { cluster, error } => write!(f, "departed cluster {cluster}: {error}"),
+            Self::Budget {
+                cluster,
+                action,
+                max,
+            } => write!(
+                f,
+                "{cluster}: not done, the deletion budget of this run (--max-deletions {max}) is used up: {action}"
+            ),
         }
     }
 }
@@ -54,6 +75,8 @@ pub struct Report {
     pub plan: Plan,
     /// Outcomes of the clusters the run applied (empty in dry-run).
     pub outcomes: Vec<ClusterOutcome>,
+    /// Outcomes of the collection of departed clusters' tokens (empty in dry-run).
+    pub departed: Vec<DepartedOutcome>,
     /// OCM environments that could not be reconciled ([`Failure::OcmEnvironment`]).
     pub env_failures: Vec<Failure>,
     /// Objects OCM returned that dtp could not use ([`Failure::Discovery`]).
@@ -107,6 +130,22 @@ impl Report {
                 .iter()
                 .map(|c| Failure::NotStarted { cluster: c.clone() }),
         );
+        for d in &self.departed {
+            out.extend(
+                d.actions
+                    .iter()
+                    .filter_map(ActionOutcome::failure)
+                    .map(|error| Failure::Departed {
+                        cluster: d.cluster.clone(),
+                        error,
+                    }),
+            );
+        }
+        out.extend(self.plan.withheld.iter().map(|w| Failure::Budget {
+            cluster: w.cluster.clone(),
+            action: w.action.describe(),
+            max: self.plan.max_deletions,
+        }));
         out
     }
 

@@ -4,7 +4,7 @@
 //! `failed` and every failure as a line in `errors`.
 
 use super::PlanCounts;
-use crate::action::{Action, TokenCreate, TokenDelete, TokenUpdate};
+use crate::action::{Action, TokenCollect, TokenCreate, TokenDelete, TokenUpdate};
 use crate::desired::SkippedCluster;
 use crate::model::ClusterRef;
 use crate::model::bundle::BundleKind;
@@ -22,6 +22,10 @@ struct JsonPlan<'a> {
     changes: Vec<JsonCluster<'a>>,
     skipped: &'a [SkippedCluster],
     failed: &'a [ClusterFailure],
+    /// Tokens of clusters that left the fleet, to collect.
+    departed: &'a [crate::plan::DepartedPlan],
+    /// Deletions the budget did not allow.
+    withheld: &'a [crate::plan::Withheld],
     errors: Vec<String>,
 }
 
@@ -46,7 +50,10 @@ struct JsonCluster<'a> {
     updates: Vec<&'a TokenUpdate>,
     bundle: Option<JsonBundle<'a>>,
     retires: Vec<&'a TokenDelete>,
+    collects: Vec<&'a TokenCollect>,
     secrets: &'a [SecretSummary],
+    /// Secrets kept as they are because a binding label cannot be resolved.
+    carried_over: &'a [String],
 }
 
 impl<'a> JsonCluster<'a> {
@@ -57,7 +64,9 @@ impl<'a> JsonCluster<'a> {
             updates: Vec::new(),
             bundle: None,
             retires: Vec::new(),
+            collects: Vec::new(),
             secrets: &cp.secrets,
+            carried_over: &cp.carried_over,
         };
         for a in &cp.actions {
             match a {
@@ -78,6 +87,7 @@ impl<'a> JsonCluster<'a> {
                     })
                 }
                 Action::DeleteToken(d) => c.retires.push(d),
+                Action::CollectToken(t) => c.collects.push(t),
             }
         }
         c
@@ -93,6 +103,8 @@ pub(super) fn render(report: &Report) -> String {
         changes: report.plan.changes().map(JsonCluster::of).collect(),
         skipped: &report.plan.skipped,
         failed: &report.plan.failed,
+        departed: &report.plan.departed,
+        withheld: &report.plan.withheld,
         errors: report.errors(),
     };
     // One line, so that log collectors reading stdout see one JSON document. The view holds

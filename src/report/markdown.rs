@@ -66,8 +66,39 @@ fn md_cluster(c: &ClusterRef) -> String {
 /// failures. Order is deterministic: clusters as the plan orders them (OCM environment, then
 /// id), failures sorted.
 fn markdown_plan(plan: &Plan, ctx: &MarkdownContext<'_>) -> String {
-    let counts = PlanCounts::of(plan);
     let mut s = String::new();
+    heading(&mut s, plan, ctx);
+    if plan.is_empty() {
+        let _ = writeln!(s, "\nNo changes: every served cluster is up to date.");
+    } else {
+        let _ = writeln!(s, "\n### Changes");
+        for cp in plan.changes() {
+            markdown_cluster(&mut s, cp);
+        }
+    }
+    skipped(&mut s, plan);
+    let mut failures = ctx.failures.clone();
+    failures.sort();
+    failures.dedup();
+    if !failures.is_empty() {
+        let _ = writeln!(s, "\n### Failures\n");
+        for f in &failures {
+            let _ = writeln!(s, "- {}", md(f));
+        }
+    }
+    departed(&mut s, plan);
+    if !ctx.not_started.is_empty() {
+        let _ = writeln!(s, "\n### Not started (time limit or shutdown)\n");
+        for c in ctx.not_started {
+            let _ = writeln!(s, "- {}", md_cluster(c));
+        }
+    }
+    s
+}
+
+/// The title with the mode and shard, the cluster counts and the table of action counts.
+fn heading(s: &mut String, plan: &Plan, ctx: &MarkdownContext<'_>) {
+    let counts = PlanCounts::of(plan);
     let mode = if ctx.dry_run { "dry-run" } else { "apply" };
     let _ = write!(s, "## dtp plan ({mode}");
     if let Some((id, count)) = ctx.shard {
@@ -88,55 +119,60 @@ fn markdown_plan(plan: &Plan, ctx: &MarkdownContext<'_>) -> String {
     );
     let _ = writeln!(
         s,
-        "| Tokens to create | Tokens to update | Tokens to delete | Bundles to create | Bundles to patch |\n|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} |",
+        "| Tokens to create | Tokens to update | Tokens to delete | Tokens to collect | Bundles to create | Bundles to patch |\n|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} |",
         counts.tokens_to_create,
         counts.tokens_to_update,
         counts.tokens_to_delete,
+        counts.tokens_to_collect,
         counts.bundles_to_create,
         counts.bundles_to_patch,
     );
-    if plan.is_empty() {
-        let _ = writeln!(s, "\nNo changes: every served cluster is up to date.");
-    } else {
-        let _ = writeln!(s, "\n### Changes");
-        for cp in plan.changes() {
-            markdown_cluster(&mut s, cp);
-        }
+}
+
+fn skipped(s: &mut String, plan: &Plan) {
+    if plan.skipped.is_empty() {
+        return;
     }
-    if !plan.skipped.is_empty() {
+    let _ = writeln!(
+        s,
+        "\n### Skipped clusters\n\n| Cluster | Organization | Reason |\n|---|---|---|"
+    );
+    for k in &plan.skipped {
+        let mut reason = md(&k.reason);
+        for n in &k.notes {
+            let _ = write!(reason, "<br>{}: {}", md(&n.label), md(&n.message));
+        }
         let _ = writeln!(
             s,
-            "\n### Skipped clusters\n\n| Cluster | Organization | Reason |\n|---|---|---|"
+            "| {} | {} | {reason} |",
+            md_cluster(&k.cluster),
+            md(k.cluster.org.as_str())
         );
-        for k in &plan.skipped {
-            let mut reason = md(&k.reason);
-            for n in &k.notes {
-                let _ = write!(reason, "<br>{}: {}", md(&n.label), md(&n.message));
+    }
+}
+
+fn departed(s: &mut String, plan: &Plan) {
+    if plan.departed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n### Departed clusters (gone from OCM)\n\n| Cluster | Token id | Name | Tenant |\n|---|---|---|---|"
+    );
+    for d in &plan.departed {
+        for a in &d.actions {
+            if let Action::CollectToken(c) = a {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} |",
+                    md(d.cluster.as_str()),
+                    md(c.id.as_str()),
+                    md(&c.name),
+                    md(c.tenant.as_str())
+                );
             }
-            let _ = writeln!(
-                s,
-                "| {} | {} | {reason} |",
-                md_cluster(&k.cluster),
-                md(k.cluster.org.as_str())
-            );
         }
     }
-    let mut failures = ctx.failures.clone();
-    failures.sort();
-    failures.dedup();
-    if !failures.is_empty() {
-        let _ = writeln!(s, "\n### Failures\n");
-        for f in &failures {
-            let _ = writeln!(s, "- {}", md(f));
-        }
-    }
-    if !ctx.not_started.is_empty() {
-        let _ = writeln!(s, "\n### Not started (time limit or shutdown)\n");
-        for c in ctx.not_started {
-            let _ = writeln!(s, "- {}", md_cluster(c));
-        }
-    }
-    s
 }
 
 fn markdown_cluster(s: &mut String, cp: &ClusterPlan) {
@@ -194,9 +230,24 @@ fn markdown_cluster(s: &mut String, cp: &ClusterPlan) {
                 md(d.tenant.as_str()),
                 md(d.reason.describe())
             )),
+            Action::CollectToken(c) => sections.collects.push(format!(
+                "| {} | {} | {} | {} |",
+                md(c.id.as_str()),
+                md(&c.name),
+                md(c.tenant.as_str()),
+                md(c.reason.describe())
+            )),
         }
     }
     sections.write(s);
+    if !cp.carried_over.is_empty() {
+        let kept: Vec<String> = cp.carried_over.iter().map(|k| md(k)).collect();
+        let _ = writeln!(
+            s,
+            "\nCarried over unchanged (a binding label cannot be resolved): {}",
+            kept.join(", ")
+        );
+    }
 }
 
 /// A changed cluster's Markdown, collected per kind of action.
@@ -206,6 +257,7 @@ struct Sections {
     updates: Vec<String>,
     bundle: Option<String>,
     deletes: Vec<String>,
+    collects: Vec<String>,
 }
 
 impl Sections {
@@ -230,6 +282,12 @@ impl Sections {
             "Tokens to delete after delivery (replaced)",
             "| Token id | Name | Tenant | Reason |\n|---|---|---|---|",
             &self.deletes,
+        );
+        table(
+            s,
+            "Orphaned tokens to collect",
+            "| Token id | Name | Tenant | Reason |\n|---|---|---|---|",
+            &self.collects,
         );
     }
 }
@@ -287,6 +345,8 @@ mod tests {
             actions: vec![],
             secrets: vec![],
             desired: vec![],
+            carried_over: vec![],
+            kept: Default::default(),
         }
     }
 
@@ -350,6 +410,7 @@ mod tests {
                     message: "unknown tenant 'a|b'".into(),
                 }],
             }],
+            ..Plan::default()
         }
     }
 
@@ -382,7 +443,7 @@ mod tests {
             ),
             "{out}"
         );
-        assert!(out.contains("| 1 | 1 | 1 | 1 | 1 |"), "{out}");
+        assert!(out.contains("| 1 | 1 | 1 | 0 | 1 | 1 |"), "{out}");
         // Per changed cluster, in plan order; the up-to-date one is not listed.
         let c1 = out.find("#### ocm-prod / new\\|cluster (c1)").expect("c1");
         let c2 = out.find("#### ocm-prod / drifted (c2)").expect("c2");

@@ -25,6 +25,7 @@ pub struct PlanCounts {
     pub tokens_to_create: usize,
     pub tokens_to_update: usize,
     pub tokens_to_delete: usize,
+    pub tokens_to_collect: usize,
     pub bundles_to_create: usize,
     pub bundles_to_patch: usize,
 }
@@ -55,6 +56,7 @@ impl PlanCounts {
             Action::CreateToken(_) => &mut self.tokens_to_create,
             Action::UpdateToken(_) => &mut self.tokens_to_update,
             Action::DeleteToken(_) => &mut self.tokens_to_delete,
+            Action::CollectToken(_) => &mut self.tokens_to_collect,
             Action::CreateBundle(_) => &mut self.bundles_to_create,
             Action::PatchBundle(_) => &mut self.bundles_to_patch,
         }
@@ -68,6 +70,7 @@ struct AppliedCounts {
     tokens_created: usize,
     tokens_updated: usize,
     tokens_deleted: usize,
+    tokens_collected: usize,
     tokens_compensated: usize,
     bundles_written: usize,
 }
@@ -95,6 +98,7 @@ impl AppliedCounts {
             Action::CreateToken(_) => self.tokens_created += 1,
             Action::UpdateToken(_) => self.tokens_updated += 1,
             Action::DeleteToken(_) => self.tokens_deleted += 1,
+            Action::CollectToken(_) => self.tokens_collected += 1,
             Action::CreateBundle(_) | Action::PatchBundle(_) => self.bundles_written += 1,
         }
     }
@@ -116,11 +120,12 @@ pub fn summary(report: &Report) -> String {
         let c = PlanCounts::of(&report.plan);
         let _ = write!(
             s,
-            "dry-run: {} clusters would change ({} tokens to create, {} to update, {} to delete, {} bundles to create, {} to patch); nothing was written",
+            "dry-run: {} clusters would change ({} tokens to create, {} to update, {} to delete, {} to collect, {} bundles to create, {} to patch); nothing was written",
             c.clusters_to_change,
             c.tokens_to_create,
             c.tokens_to_update,
             c.tokens_to_delete,
+            c.tokens_to_collect,
             c.bundles_to_create,
             c.bundles_to_patch
         );
@@ -128,11 +133,12 @@ pub fn summary(report: &Report) -> String {
         let c = AppliedCounts::of(report);
         let _ = write!(
             s,
-            "applied: {} clusters changed; {} tokens created, {} updated, {} deleted, {} compensated; {} bundles written",
+            "applied: {} clusters changed; {} tokens created, {} updated, {} deleted, {} collected, {} compensated; {} bundles written",
             c.clusters_changed,
             c.tokens_created,
             c.tokens_updated,
             c.tokens_deleted,
+            c.tokens_collected,
             c.tokens_compensated,
             c.bundles_written,
         );

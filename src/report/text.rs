@@ -39,8 +39,30 @@ pub(super) fn render(report: &Report) -> String {
             c.ocm_env, c.name, c.id, c.external_id, c.org, c.kind
         );
         for a in &cp.actions {
-            action(&mut s, cp, a);
+            action(&mut s, Some(cp), a);
         }
+        if !cp.carried_over.is_empty() {
+            let _ = writeln!(
+                s,
+                "  = carried over unchanged (a binding label cannot be resolved): {}",
+                cp.carried_over.join(", ")
+            );
+        }
+    }
+    for d in &plan.departed {
+        let _ = writeln!(s, "\ndeparted cluster {} (gone from OCM)", d.cluster);
+        for a in &d.actions {
+            action(&mut s, None, a);
+        }
+    }
+    for w in &plan.withheld {
+        let _ = writeln!(
+            s,
+            "\n! {}: withheld, the deletion budget (--max-deletions {}) is used up: {}",
+            w.cluster,
+            plan.max_deletions,
+            w.action.describe()
+        );
     }
     skipped(&mut s, report);
     let errors = report.errors();
@@ -54,7 +76,7 @@ pub(super) fn render(report: &Report) -> String {
 }
 
 /// The line(s) of one action.
-fn action(s: &mut String, cp: &ClusterPlan, a: &Action) {
+fn action(s: &mut String, cp: Option<&ClusterPlan>, a: &Action) {
     match a {
         Action::CreateToken(t) => {
             let _ = writeln!(
@@ -78,7 +100,8 @@ fn action(s: &mut String, cp: &ClusterPlan, a: &Action) {
         }
         Action::CreateBundle(b) => {
             let secrets: Vec<String> = cp
-                .secrets
+                .map(|cp| cp.secrets.as_slice())
+                .unwrap_or_default()
                 .iter()
                 .map(|x| format!("{}/{}", x.namespace, x.name))
                 .collect();
@@ -86,7 +109,7 @@ fn action(s: &mut String, cp: &ClusterPlan, a: &Action) {
                 s,
                 "  + create {} {BUNDLE_ID} with {} secret(s): {}",
                 b.kind,
-                cp.secrets.len(),
+                secrets.len(),
                 secrets.join(", ")
             );
         }
@@ -104,6 +127,19 @@ fn action(s: &mut String, cp: &ClusterPlan, a: &Action) {
                 d.name,
                 d.tenant,
                 d.reason.describe()
+            );
+        }
+        Action::CollectToken(c) => {
+            let _ = writeln!(
+                s,
+                "  - collect token {} ('{}') in tenant {} ({}{})",
+                c.id,
+                c.name,
+                c.tenant,
+                c.reason.describe(),
+                c.created
+                    .map(|t| format!(", created {}", t.format("%Y-%m-%dT%H:%M:%SZ")))
+                    .unwrap_or_default()
             );
         }
     }

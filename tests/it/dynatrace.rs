@@ -577,7 +577,7 @@ async fn a_get_failing_with_500_is_retried() {
 }
 
 #[tokio::test]
-async fn a_create_answer_without_the_token_value_is_an_error_that_says_a_token_may_exist() {
+async fn a_create_answer_without_the_token_value_deletes_that_token_and_says_so() {
     let h = Harness::start().await;
     h.control.add_fault(FaultRule {
         method: Some("POST".into()),
@@ -600,7 +600,14 @@ async fn a_create_answer_without_the_token_value_is_an_error_that_says_a_token_m
         msg.contains("dt0c01.HALFCREATEDAAAAAAAAAAAAA has no token value"),
         "{msg}"
     );
-    assert!(msg.contains("probably created"), "{msg}");
+    assert!(msg.contains("it was deleted again"), "{msg}");
+    let deletes = h.requests("DELETE");
+    assert_eq!(deletes.len(), 1);
+    assert!(
+        deletes[0]
+            .path
+            .ends_with("/apiTokens/dt0c01.HALFCREATEDAAAAAAAAAAAAA")
+    );
 }
 
 #[tokio::test]
@@ -669,6 +676,7 @@ async fn listed_tokens_without_an_id_or_name_are_skipped() {
             name: "dtp_good".into(),
             enabled: None,
             expiration_date: None,
+            created: None,
             scopes: None,
         }]
     );

@@ -277,7 +277,9 @@ async fn a_hosted_cluster_provisioned_by_the_python_integration_gets_no_write() 
 
 #[tokio::test]
 async fn a_token_whose_name_drifted_is_renamed_and_rescoped_without_touching_ocm() {
-    let h = provisioned_world(false, "config-diff").await;
+    // A `dtp…` name that is not the current one (the Python integration lists only names
+    // starting with `dtp`, so only those are its to repair).
+    let h = provisioned_world(false, "dtp-config-diff").await;
     let (report, writes) = h.run_writes(false).await;
     assert_eq!(report.exit_code(), 0, "{:?}", report.errors());
     let puts = token_writes(&writes, "dt_tenant_a", "PUT");
@@ -291,6 +293,37 @@ async fn a_token_whose_name_drifted_is_renamed_and_rescoped_without_touching_ocm
         &json!({"name": OPERATOR_NAME, "scopes": OPERATOR_SCOPES})
     );
     assert_eq!(writes.len(), 1, "only the PUT: {writes:?}");
+}
+
+/// Issue 8, ownership: a delivered token renamed by hand to a name dtp does not own is left
+/// untouched (no PUT, no DELETE) and replaced by a new dtp token.
+#[tokio::test]
+async fn a_token_renamed_by_hand_is_left_untouched_and_replaced() {
+    let h = provisioned_world(false, "config-diff").await;
+    let (report, writes) = h.run_writes(false).await;
+    assert_eq!(report.exit_code(), 0, "{:?}", report.errors());
+    assert!(
+        token_writes(&writes, "dt_tenant_a", "PUT").is_empty(),
+        "{writes:?}"
+    );
+    assert!(
+        token_writes(&writes, "dt_tenant_a", "DELETE").is_empty(),
+        "{writes:?}"
+    );
+    let posts = token_writes(&writes, "dt_tenant_a", "POST");
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].body.as_ref().unwrap()["name"], OPERATOR_NAME);
+    assert_eq!(
+        ocm_writes(&writes, "syncsets").len(),
+        1,
+        "the new token is delivered"
+    );
+    let renamed = h
+        .sandbox
+        .dynatrace()
+        .token("dt_tenant_a", &tid("id1"))
+        .expect("kept");
+    assert_eq!(renamed.name, "config-diff");
 }
 
 #[tokio::test]
@@ -678,7 +711,7 @@ async fn wrong_namespace_api_url_or_extra_keys_are_repaired_by_a_patch() {
 }
 
 #[tokio::test]
-async fn a_failed_delivery_posts_a_service_log_fails_the_cluster_and_deletes_the_new_tokens() {
+async fn a_refused_delivery_posts_a_service_log_fails_the_cluster_and_deletes_the_new_tokens() {
     let mut w = world();
     add_cluster(
         &mut w,
@@ -696,7 +729,8 @@ async fn a_failed_delivery_posts_a_service_log_fails_the_cluster_and_deletes_the
         false,
         v2_labels("dt_tenant_a", "default"),
     );
-    w["faults"] = json!([{"method": "POST", "path_contains": "/clusters/cluster_a/external_configuration/syncsets", "status": 409}]);
+    // Refused for a reason the cluster's owner can act on (a 400 of OCM's).
+    w["faults"] = json!([{"method": "POST", "path_contains": "/clusters/cluster_a/external_configuration/syncsets", "status": 400}]);
     let h = start(&w).await;
     let (report, writes) = h.run_writes(false).await;
     assert_eq!(report.exit_code(), 1);

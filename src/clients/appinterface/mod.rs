@@ -71,6 +71,11 @@ impl AppInterfaceError {
         matches!(self, Self::Datafiles(_) | Self::Data(_))
     }
 
+    /// Whether dtp's configuration is wrong (the GraphQL server URL or token).
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::Config(_))
+    }
+
     /// Every problem this error reports, one line each (datafile problems individually).
     pub fn problems(&self) -> Vec<String> {
         match self {

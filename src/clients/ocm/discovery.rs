@@ -96,6 +96,31 @@ fn merge_labels(org: &[Label], sub: &[Label]) -> Vec<(String, String)> {
 }
 
 impl OcmClient {
+    /// The UUIDs among `uuids` of clusters OCM knows in any state, asked in chunks of 100.
+    pub(super) async fn known_clusters(
+        &self,
+        uuids: &[ExternalClusterId],
+    ) -> Result<BTreeSet<ExternalClusterId>, ApiError> {
+        let mut out = BTreeSet::new();
+        for chunk in uuids.chunks(CHUNK) {
+            let ids: Vec<&str> = chunk.iter().map(ExternalClusterId::as_str).collect();
+            let items = self
+                .list_all(
+                    "clusters",
+                    &["api", "clusters_mgmt", "v1", "clusters"],
+                    &in_list("external_id", &ids),
+                )
+                .await?;
+            out.extend(
+                items
+                    .iter()
+                    .filter_map(|i| i.get("external_id").and_then(Value::as_str))
+                    .map(ExternalClusterId::new),
+            );
+        }
+        Ok(out)
+    }
+
     /// Every labelled, managed, ready cluster of this environment.
     pub(super) async fn discover(&self) -> Result<Discovery, ApiError> {
         let mut problems = Vec::new();

@@ -10,7 +10,7 @@ mod discovery;
 mod sso;
 
 use super::Ocm;
-use super::http::{ApiError, Http, is_idempotent, send};
+use super::http::{ApiError, Http, is_idempotent, read_json, send};
 use crate::model::bundle::{BundleKind, Resources};
 use crate::model::{
     BUNDLE_ID, ClusterId, Discovery, ExternalClusterId, INTEGRATION_NAME, OcmEnvName,
@@ -197,10 +197,8 @@ impl OcmClient {
         }
     }
 
-    async fn json(op: &str, resp: Response) -> Result<Value, ApiError> {
-        resp.json::<Value>()
-            .await
-            .map_err(|e| ApiError::decode(op, format!("invalid JSON: {e}")))
+    async fn json(&self, op: &str, resp: Response) -> Result<Value, ApiError> {
+        read_json(op, resp, self.http.settings.max_body).await
     }
 
     fn expect_status(op: &str, resp: &Response, want: StatusCode) -> Result<(), ApiError> {
@@ -219,7 +217,10 @@ impl OcmClient {
     }
 
     /// Every item of a list endpoint: `page` from 1, `size=100`, `order=id` (stable pages),
-    /// until `total` items were seen (or, without `total`, a page shorter than `size`).
+    /// until `total` items were seen (or, without `total`, a page shorter than `size`). A
+    /// listing that cannot be trusted fails instead of being cut short: a page repeating the
+    /// previous one, a `total` that changes between pages, an empty page before `total`
+    /// items, or more items than `total`.
     async fn list_all(
         &self,
         what: &str,
@@ -228,7 +229,9 @@ impl OcmClient {
     ) -> Result<Vec<Value>, ApiError> {
         let base_op = self.op(format!("list {what}"));
         let url = self.url(&base_op, segments)?;
-        let mut out = Vec::new();
+        let mut out: Vec<Value> = Vec::new();
+        let mut first_total: Option<u64> = None;
+        let mut previous: Option<Value> = None;
         for page in 1..=MAX_PAGES {
             let op = format!("{base_op} (page {page})");
             let query = [
@@ -238,19 +241,48 @@ impl OcmClient {
                 ("order", "id".to_owned()),
             ];
             let resp = self.call(&op, Method::GET, &url, &query, None).await?;
-            let page_body: ListPage = resp
-                .json()
+            let body: ListPage = read_json(&op, resp, self.http.settings.max_body)
                 .await
-                .map_err(|e| ApiError::decode(&op, format!("not a list: {e}")))?;
-            let items = page_body
+                .map_err(|e| match e {
+                    ApiError::Decode { message, .. } => {
+                        ApiError::decode(&op, format!("not a list: {message}"))
+                    }
+                    other => other,
+                })?;
+            let items = body
                 .items
                 .ok_or_else(|| ApiError::decode(&op, "the list has no 'items'"))?;
+            let untrusted = |why: String| {
+                ApiError::decode(&op, format!("{why}; the listing cannot be trusted"))
+            };
+            if page > 1 && body.total != first_total {
+                return Err(untrusted(format!(
+                    "the total changed from {:?} to {:?} between pages",
+                    first_total, body.total
+                )));
+            }
+            first_total = body.total;
+            if !items.is_empty() && items.first() == previous.as_ref() {
+                return Err(untrusted("the server returned the same page twice".into()));
+            }
             let n = items.len();
+            previous = items.first().cloned();
             out.extend(items);
-            let done = match page_body.total {
+            let seen = out.len() as u64;
+            let done = match body.total {
+                Some(total) if seen > total => {
+                    return Err(untrusted(format!(
+                        "{seen} items returned, but the total is {total}"
+                    )));
+                }
+                Some(total) if n == 0 && seen < total => {
+                    return Err(untrusted(format!(
+                        "the total is {total}, but the listing ended after {seen} items"
+                    )));
+                }
                 // `total` is authoritative: a server whose maximum page size is below ours
                 // answers with short pages that are not the last one.
-                Some(total) => n == 0 || out.len() as u64 >= total,
+                Some(total) => seen >= total,
                 None => n < PAGE_SIZE,
             };
             if done {
@@ -301,6 +333,13 @@ impl Ocm for OcmClient {
         self.discover().await
     }
 
+    async fn existing_clusters(
+        &self,
+        uuids: &[ExternalClusterId],
+    ) -> Result<std::collections::BTreeSet<ExternalClusterId>, ApiError> {
+        self.known_clusters(uuids).await
+    }
+
     async fn get_bundle(
         &self,
         cluster: &ClusterId,
@@ -310,7 +349,7 @@ impl Ocm for OcmClient {
         let url = self.bundle_url(&op, cluster, kind, true)?;
         match self.call(&op, Method::GET, &url, &[], None).await {
             Ok(resp) => {
-                let object = Self::json(&op, resp).await?;
+                let object = self.json(&op, resp).await?;
                 if !object.is_object() {
                     return Err(ApiError::decode(&op, "the object is not a JSON object"));
                 }
@@ -375,10 +414,7 @@ impl Ocm for OcmClient {
             ("size", PAGE_SIZE.to_string()),
         ];
         let resp = self.call(&op, Method::GET, &url, &query, None).await?;
-        let page: ListPage = resp
-            .json()
-            .await
-            .map_err(|e| ApiError::decode(&op, format!("not a list: {e}")))?;
+        let page: ListPage = read_json(&op, resp, self.http.settings.max_body).await?;
         if page.items.is_some_and(|i| !i.is_empty()) {
             return Ok(ServiceLogOutcome::Deduplicated);
         }

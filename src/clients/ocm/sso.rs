@@ -3,7 +3,10 @@
 //! 401; concurrent callers share one grant. The client secret never appears in an error.
 
 use super::{DEFAULT_EXPIRES_IN, OcmClient, REFRESH_MARGIN, sso_message};
-use crate::clients::http::{ApiError, send};
+
+/// The longest access-token lifetime dtp believes.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+use crate::clients::http::{ApiError, read_json, send};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::time::{Duration, Instant};
@@ -67,10 +70,12 @@ impl OcmClient {
         let resp = send(&self.http.settings, "sso", &op, true, build, sso_message)
             .await
             .map_err(|e| self.auth_error(&op, e))?;
-        let body: TokenResponse = resp.json().await.map_err(|e| ApiError::Auth {
-            op: op.clone(),
-            message: format!("unreadable token response: {}", self.scrub(&e.to_string())),
-        })?;
+        let body: TokenResponse = read_json(&op, resp, self.http.settings.max_body)
+            .await
+            .map_err(|e| ApiError::Auth {
+                op: op.clone(),
+                message: format!("unreadable token response: {}", self.scrub(&e.to_string())),
+            })?;
         if let Some(tt) = &body.token_type
             && !tt.eq_ignore_ascii_case("bearer")
         {
@@ -86,7 +91,12 @@ impl OcmClient {
                 op: op.clone(),
                 message: "the token response has no access_token".into(),
             })?;
-        let lifetime = Duration::from_secs(body.expires_in.unwrap_or(DEFAULT_EXPIRES_IN));
+        // A server-supplied lifetime is trusted up to a day (no arithmetic can overflow).
+        let lifetime = Duration::from_secs(
+            body.expires_in
+                .unwrap_or(DEFAULT_EXPIRES_IN)
+                .min(MAX_TOKEN_LIFETIME.as_secs()),
+        );
         // Refresh a minute early; with very short lifetimes, at half-life.
         let usable = lifetime.saturating_sub(REFRESH_MARGIN).max(lifetime / 2);
         tracing::debug!(ocm_env = %self.env, expires_in_s = lifetime.as_secs(), "obtained an OCM access token");

@@ -59,11 +59,9 @@ impl VaultReader {
             }
             let resp = sent.map_err(|e| Failure::Transport(error_chain(&e)))?;
             let status = resp.status().as_u16();
-            let body = resp
-                .bytes()
+            let body = crate::clients::http::read_body(op, resp, self.http.settings.max_body)
                 .await
-                .map_err(|e| Failure::Transport(error_chain(&e)))?
-                .to_vec();
+                .map_err(|e| Failure::Transport(e.to_string()))?;
             if status >= 500 {
                 return Err(Failure::Server(status, vault_errors(&body)));
             }

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use vaultrs::client::{Client as _, VaultClient};
 use vaultrs::error::ClientError;
 
+/// The longest token TTL dtp believes.
+const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
+
 impl VaultReader {
     /// keeps its previous token.
     pub(super) async fn login(&self, session: &mut Session) -> Result<(), SecretError> {
@@ -36,7 +39,9 @@ impl VaultReader {
             Ok(info) => {
                 session.token = token;
                 session.obtained = started;
-                session.ttl = (info.ttl > 0).then(|| Duration::from_secs(info.ttl));
+                // A server-supplied TTL is trusted up to a year (no arithmetic can overflow).
+                session.ttl =
+                    (info.ttl > 0).then(|| Duration::from_secs(info.ttl.min(MAX_TTL.as_secs())));
                 Ok(())
             }
             Err(e) => {

@@ -148,7 +148,7 @@ struct Session {
 
 impl Session {
     fn expires_at(&self) -> Option<Instant> {
-        self.ttl.map(|ttl| self.obtained + ttl)
+        self.ttl.and_then(|ttl| self.obtained.checked_add(ttl))
     }
 
     fn needs_refresh(&self, now: Instant) -> bool {

@@ -104,7 +104,7 @@ pub fn load_dir(dir: &Path) -> Result<AppInterfaceData, AppInterfaceError> {
                 continue;
             }
         };
-        let Some(kind) = schema.as_deref().and_then(Kind::of) else {
+        let Some(kind) = kind_of(&file.path, schema.as_deref(), &mut problems) else {
             continue;
         };
         let item = match kind {
@@ -159,11 +159,8 @@ pub fn from_datafiles(files: &[Datafile]) -> Result<AppInterfaceData, AppInterfa
     let mut problems = Vec::new();
     let mut parsed = Vec::new();
     for (path, value) in sorted {
-        let Some(kind) = value
-            .get("$schema")
-            .and_then(Value::as_str)
-            .and_then(Kind::of)
-        else {
+        let schema = value.get("$schema").and_then(Value::as_str);
+        let Some(kind) = kind_of(path, schema, &mut problems) else {
             continue;
         };
         let item = match kind {
@@ -178,6 +175,22 @@ pub fn from_datafiles(files: &[Datafile]) -> Result<AppInterfaceData, AppInterfa
         }
     }
     assemble(parsed, problems)
+}
+
+/// The kind of one of dtp's datafiles by its `$schema`; `None` for other files. A `$schema`
+/// that looks like one of dtp's (another version, another extension, a typo) is a problem
+/// naming the file, not a file to skip silently.
+fn kind_of(path: &str, schema: Option<&str>, problems: &mut Vec<String>) -> Option<Kind> {
+    let schema = schema?;
+    if let Some(kind) = Kind::of(schema) {
+        return Some(kind);
+    }
+    if let Some(known) = Kind::near_miss(schema) {
+        problems.push(format!(
+            "{path}: $schema '{schema}' is not a schema dtp reads (did you mean '{known}'?)"
+        ));
+    }
+    None
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -472,6 +485,31 @@ mod tests {
         assert!(
             problems[0].contains("labels must be a map of strings"),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_schema_of_the_family_of_ours_is_an_error_naming_the_file() {
+        let files = vec![
+            (
+                "/a.yml".to_owned(),
+                json!({"$schema": "/dynatrace/dynatrace-token-provider-token-spec-2.yml", "name": "x"}),
+            ),
+            (
+                "/b.yml".to_owned(),
+                json!({"$schema": "/dynatrace/dynatrace-token-provider-tokn-spec-1.yml", "name": "x"}),
+            ),
+            (
+                "/c.yml".to_owned(),
+                json!({"$schema": "/openshift/cluster-1.yml", "name": "x"}),
+            ),
+        ];
+        let e = from_datafiles(&files).unwrap_err().problems();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("/a.yml: $schema"), "{e:?}");
+        assert!(
+            e[1].contains("did you mean '/dynatrace/dynatrace-token-provider-token-spec-1.yml'"),
+            "{e:?}"
         );
     }
 

@@ -17,7 +17,56 @@ pub(super) enum Kind {
     Settings,
 }
 
+/// The schemas dtp reads.
+const KNOWN: [&str; 4] = [
+    TOKEN_SPEC_SCHEMA,
+    DYNATRACE_ENVIRONMENT_SCHEMA,
+    OCM_ENVIRONMENT_SCHEMA,
+    SETTINGS_SCHEMA,
+];
+
+/// A schema path without its version and extension, lowercased: the family it belongs to.
+fn stem(schema: &str) -> String {
+    let s = schema.trim().trim_start_matches('/').to_ascii_lowercase();
+    let s = s
+        .strip_suffix(".yml")
+        .or_else(|| s.strip_suffix(".yaml"))
+        .or_else(|| s.strip_suffix(".json"))
+        .unwrap_or(&s);
+    let s = s.trim_end_matches(|c: char| c.is_ascii_digit());
+    s.strip_suffix('-').unwrap_or(s).to_owned()
+}
+
+/// The Levenshtein distance of two short strings.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 impl Kind {
+    /// The schema of dtp's that `schema` resembles without being it: the same family in
+    /// another version or extension, or a typo (at most two characters off).
+    pub(super) fn near_miss(schema: &str) -> Option<&'static str> {
+        let s = stem(schema);
+        KNOWN
+            .iter()
+            .find(|k| {
+                let known = stem(k);
+                known == s || distance(&known, &s) <= 2
+            })
+            .copied()
+    }
+
     pub(super) fn of(schema: &str) -> Option<Self> {
         match schema {
             TOKEN_SPEC_SCHEMA => Some(Self::TokenSpec),

@@ -16,7 +16,7 @@
 
 use super::AppInterfaceError;
 use crate::clients::AppInterfaceSource;
-use crate::clients::http::{Http, send};
+use crate::clients::http::{Http, read_body, read_json, send};
 use crate::model::{
     AppInterfaceData, DynatraceEnvironment, OcmEnvName, OcmEnvironment, OrgId, SpecName,
     SpecSecret, SpecToken, TenantId, TokenSpec, VaultSecretRef,
@@ -221,10 +221,8 @@ impl GraphqlSource {
             gql_message,
         )
         .await?;
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| crate::clients::ApiError::transport(&op, &e))?;
+        let body = read_body(&op, resp, 1024).await?;
+        let text = String::from_utf8_lossy(&body);
         let sha = text.trim();
         if sha.is_empty() || !sha.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(AppInterfaceError::Http(crate::clients::ApiError::decode(
@@ -264,7 +262,9 @@ impl GraphqlSource {
             if !resp.status().is_success() {
                 return None;
             }
-            resp.json::<Value>().await.ok()
+            read_json::<Value>("git-commit-info", resp, 64 * 1024)
+                .await
+                .ok()
         }
         .await;
         match info {
@@ -342,6 +342,61 @@ impl GraphqlSource {
         }
     }
 
+    /// One POST of a query document, parsed as a GraphQL response (errors not looked at).
+    async fn post_once(
+        &self,
+        op: &str,
+        name: &str,
+        endpoint: &str,
+        pinned: bool,
+        payload: &[u8],
+        attempt: u32,
+    ) -> Result<graphql_client::Response<Value>, AppInterfaceError> {
+        let result = send(
+            &self.http.settings,
+            "graphql",
+            op,
+            true,
+            || {
+                self.request(reqwest::Method::POST, endpoint)
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(payload.to_vec())
+            },
+            gql_message,
+        )
+        .await;
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) if pinned && e.is_not_found() => {
+                return Err(AppInterfaceError::BundleNotFound {
+                    server: self.origin().to_owned(),
+                    sha: endpoint.rsplit('/').next().unwrap_or_default().to_owned(),
+                });
+            }
+            Err(crate::clients::ApiError::Status {
+                status: 400,
+                message,
+                ..
+            }) => {
+                return Err(AppInterfaceError::Query {
+                    query: name.to_owned(),
+                    server: self.origin().to_owned(),
+                    attempts: attempt,
+                    messages: vec![format!("invalid query (HTTP 400): {message}")],
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        read_json(op, resp, self.http.settings.max_body)
+            .await
+            .map_err(|e| match e {
+                crate::clients::ApiError::Decode { message, .. } => {
+                    self.decode_error(name, format!("not a GraphQL response: {message}"))
+                }
+                other => other.into(),
+            })
+    }
+
     /// One query: POST `{query, variables, operationName}`; retried on GraphQL `errors` or
     /// missing `data`. A 404 on a pinned endpoint is [`AppInterfaceError::BundleNotFound`].
     async fn query<Q: GraphQLQuery>(
@@ -360,45 +415,9 @@ impl GraphqlSource {
             if attempt > 1 {
                 tokio::time::sleep(self.query_backoff * (attempt - 1)).await;
             }
-            let result = send(
-                &self.http.settings,
-                "graphql",
-                &op,
-                true,
-                || {
-                    self.request(reqwest::Method::POST, endpoint)
-                        .header(CONTENT_TYPE, "application/json")
-                        .body(payload.clone())
-                },
-                gql_message,
-            )
-            .await;
-            let resp = match result {
-                Ok(r) => r,
-                Err(e) if pinned && e.is_not_found() => {
-                    return Err(AppInterfaceError::BundleNotFound {
-                        server: self.origin().to_owned(),
-                        sha: endpoint.rsplit('/').next().unwrap_or_default().to_owned(),
-                    });
-                }
-                Err(crate::clients::ApiError::Status {
-                    status: 400,
-                    message,
-                    ..
-                }) => {
-                    return Err(AppInterfaceError::Query {
-                        query: name.to_owned(),
-                        server: self.origin().to_owned(),
-                        attempts: attempt,
-                        messages: vec![format!("invalid query (HTTP 400): {message}")],
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let parsed: graphql_client::Response<Value> = resp
-                .json()
-                .await
-                .map_err(|e| self.decode_error(name, format!("not a GraphQL response: {e}")))?;
+            let parsed = self
+                .post_once(&op, name, endpoint, pinned, &payload, attempt)
+                .await?;
             let errors = parsed.errors.unwrap_or_default();
             match parsed.data {
                 Some(data) if errors.is_empty() && !data.is_null() => {
@@ -501,85 +520,4 @@ fn sort_by_source(data: &mut AppInterfaceData) {
 mod convert;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn source(url: &str, token: Option<&str>) -> GraphqlSource {
-        GraphqlSource::new(
-            url,
-            token.map(|t| SecretString::from(t.to_owned())),
-            crate::clients::http::Http::new(crate::clients::http::HttpSettings::default())
-                .expect("client"),
-        )
-    }
-
-    fn try_source(url: &str, token: Option<&str>) -> Result<GraphqlSource, AppInterfaceError> {
-        GraphqlSource::try_new(
-            url,
-            token.map(|t| SecretString::from(t.to_owned())),
-            crate::clients::http::Http::new(crate::clients::http::HttpSettings::default())
-                .expect("client"),
-        )
-    }
-
-    #[test]
-    fn the_bundle_endpoints_replace_the_path_of_the_configured_url() {
-        let s = source(
-            "https://gql.example.com:8443/some/graphql?x=1",
-            Some("Basic abc"),
-        );
-        assert_eq!(s.origin(), "https://gql.example.com:8443");
-        assert_eq!(
-            s.sha_endpoint("f00"),
-            "https://gql.example.com:8443/graphqlsha/f00"
-        );
-    }
-
-    #[test]
-    fn an_unusable_url_or_token_is_a_configuration_error_that_hides_credentials() {
-        for url in ["not a url", "ftp://host/graphql", "file:///graphql"] {
-            let err = try_source(url, None).unwrap_err();
-            assert!(matches!(err, AppInterfaceError::Config(_)), "{url}: {err}");
-        }
-        let err = try_source("https://user:hunter2@host/graphql", None).unwrap_err();
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        let s = source("https://user:hunter2@host/graphql", None);
-        assert!(!s.server().contains("hunter2"), "{}", s.server());
-
-        let err = try_source("https://host/graphql", Some("Basic a\nb")).unwrap_err();
-        assert!(
-            err.to_string().contains("not a valid HTTP header value"),
-            "{err}"
-        );
-        assert!(!err.to_string().contains("Basic a"), "{err}");
-        assert!(try_source("https://host/graphql", Some("Basic abc\n")).is_ok());
-    }
-
-    #[tokio::test]
-    async fn a_source_built_from_a_bad_url_fails_every_load() {
-        let err = source("ftp://host", None).load().await.unwrap_err();
-        assert!(matches!(err, AppInterfaceError::Config(_)), "{err}");
-    }
-
-    #[test]
-    fn the_debug_output_never_shows_the_token() {
-        let s = source("https://host/graphql", Some("Basic c2VjcmV0"));
-        let text = format!("{s:?}");
-        assert!(
-            text.contains("<redacted>") && !text.contains("c2VjcmV0"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn server_error_bodies_give_their_graphql_messages() {
-        let body = serde_json::json!({"errors": [{"message": "a"}, {"message": "b"}]});
-        assert_eq!(gql_message(&body).as_deref(), Some("a; b"));
-        assert_eq!(gql_message(&serde_json::json!({"errors": []})), None);
-        let e: graphql_client::Error = serde_json::from_value(serde_json::json!({
-            "message": "boom", "path": ["token_specs", 0, "name"]
-        }))
-        .unwrap();
-        assert_eq!(describe(&e), "boom (at token_specs/0/name)");
-    }
-}
+mod tests;
