@@ -283,6 +283,18 @@ impl Harness {
         reconcile::run(&self.deps, &opts).await
     }
 
+    /// An apply with these options (the request log cleared first); the report and the
+    /// writes it made.
+    pub async fn apply_with(&self, opts: RunOptions) -> (Report, Vec<Recorded>) {
+        self.sandbox.control.clear_requests();
+        let opts = RunOptions {
+            mode: Mode::Apply,
+            ..opts
+        };
+        let report = reconcile::run(&self.deps, &opts).await.expect("run starts");
+        (report, self.sandbox.control.writes())
+    }
+
     /// Runs and clears the request log first; returns the report and the writes it made.
     pub async fn run_writes(&self, dry_run: bool) -> (Report, Vec<Recorded>) {
         self.sandbox.control.clear_requests();

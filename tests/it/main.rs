@@ -4,11 +4,14 @@
 //! `dtp` binary run as a user runs it (`e2e`, `runner`).
 
 mod common;
+mod fleet;
 
 mod appinterface;
 mod config;
+mod crash;
 mod dynatrace;
 mod e2e;
+mod faults;
 mod metrics;
 mod ocm;
 mod prcheck;

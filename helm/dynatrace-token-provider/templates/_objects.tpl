@@ -177,6 +177,16 @@ spec:
           value: {{ include "dtp.p.logLevel" $root | quote }}
         - name: DTP_CONCURRENCY
           value: {{ int $v.concurrency | toString | quote }}
+        - name: DTP_SHUTDOWN_GRACE
+          value: {{ printf "%ds" (max 5 (sub (int $v.terminationGracePeriodSeconds) 15)) | quote }}
+        - name: DTP_ORPHAN_GRACE
+          value: {{ $v.tokens.orphanGrace | toString | quote }}
+        - name: DTP_MAX_DELETIONS
+          value: {{ int $v.tokens.maxDeletions | toString | quote }}
+        {{- if $v.tokens.collectDeparted }}
+        - name: DTP_COLLECT_DEPARTED
+          value: "true"
+        {{- end }}
         {{- with $v.runnerTimeout }}
         - name: RUNNER_TIMEOUT
           value: {{ . | toString | quote }}

@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `attr='v'` for one value, `attr in ('a','b')` for several.
-pub(crate) fn in_list<S: AsRef<str>>(attr: &str, values: &[S]) -> String {
+pub fn in_list<S: AsRef<str>>(attr: &str, values: &[S]) -> String {
     match values {
         [one] => format!("{attr}={}", quote(one.as_ref())),
         many => {

@@ -9,6 +9,8 @@
 mod discovery;
 mod sso;
 
+pub use discovery::in_list;
+
 use super::Ocm;
 use super::http::{ApiError, Http, is_idempotent, read_json, send};
 use crate::model::bundle::{BundleKind, Resources};
@@ -82,8 +84,8 @@ fn sso_message(v: &Value) -> Option<String> {
     }
 }
 
-/// A single-quoted OCM search string (`'` doubled).
-pub(crate) fn quote(s: &str) -> String {
+/// A single-quoted OCM search string value (`'` doubled), as dtp builds its searches.
+pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
