@@ -3,6 +3,7 @@
 //! the summary go to the log (stderr). The process's one HTTP client is built here.
 
 use crate::clients::http::Http;
+use crate::clients::limit::Limits;
 use crate::clients::pushgateway::Pushgateway;
 use crate::config::{Command, Config, RunConfig, SourceConfig};
 use crate::metrics::Metrics;
@@ -27,7 +28,8 @@ async fn run(c: RunConfig) -> i32 {
     let metrics = Metrics::new(c.shard);
     let mut settings = deps::http_settings(&c.source);
     settings.observer = Some(metrics.http_observer());
-    let http = match Http::new(settings) {
+    let limits = Limits::new(c.limits, Some(metrics.limit_observer()));
+    let http = match Http::with_limits(settings, limits) {
         Ok(h) => h,
         Err(e) => return invalid(&e),
     };

@@ -1,15 +1,17 @@
-//! Reading the current state the planner compares against: each needed tenant's token list
-//! (once per run, whatever the number of OCM environments) and each served cluster's
-//! `ext-dynatrace-tokens-dtp` SyncSet/Manifest. A read that fails is kept as its error, so
-//! the planner fails exactly the clusters that depend on it. No writes happen here.
+//! Reading the current state the planner compares against: every tenant's token list (once
+//! per run, whatever the number of OCM environments; a run reads them while discovery runs),
+//! each served cluster's `ext-dynatrace-tokens-dtp` SyncSet/Manifest (read by the run's
+//! pipeline, [`bundle`]), and which clusters left the fleet. A read that fails is kept as its
+//! error, so the planner fails exactly the clusters that depend on it. No writes happen here.
 
 use crate::clients::{Connector, Dynatrace, Ocm, SecretReader};
-use crate::desired::DesiredState;
+use crate::model::bundle::Resources;
 use crate::model::naming::cluster_of;
-use crate::model::{DynatraceEnvironment, ExternalClusterId, OcmEnvName, TenantId};
-use crate::plan::{Bundles, CurrentState, TenantTokens};
+use crate::model::{ClusterRef, DynatraceEnvironment, ExternalClusterId, OcmEnvName, TenantId};
+use crate::plan::{self, TenantTokens};
 use crate::progress::{Progress, Stage};
 use crate::shard::Shard;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -20,11 +22,33 @@ use tracing::{Instrument, debug, error, info_span};
 /// A tenant's client and token list, or why they could not be had.
 type TenantRead = Result<(Arc<dyn Dynatrace>, TenantTokens), String>;
 
-/// The token lists of the tenants the desired state needs (or why one could not be read),
-/// with the clients that read them.
+/// The token lists of every tenant (or why one could not be read), with the clients that
+/// read them, and when they were read (the plan's "now": orphans are aged against it).
 pub struct Tenants {
-    pub tokens: BTreeMap<TenantId, Result<TenantTokens, String>>,
+    pub tokens: plan::Tenants,
     pub clients: BTreeMap<TenantId, Arc<dyn Dynatrace>>,
+    pub now: DateTime<Utc>,
+}
+
+impl Default for Tenants {
+    fn default() -> Self {
+        Self {
+            tokens: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            now: Utc::now(),
+        }
+    }
+}
+
+impl Tenants {
+    /// Every tenant failed with `error` (for when the listing could not run at all).
+    pub fn failed_all(mut self, environments: &[DynatraceEnvironment], error: &str) -> Self {
+        for e in environments {
+            self.tokens
+                .insert(e.environment_id.clone(), Err(error.to_owned()));
+        }
+        self
+    }
 }
 
 /// Reads every tenant's bootstrap token and token list, `concurrency` at a time: those the
@@ -42,14 +66,16 @@ pub async fn tenants(
         .map(|e| (&e.environment_id, e))
         .collect();
     progress.start(Stage::Tenants, envs_by_tenant.len());
-    let results: Vec<(TenantId, TenantRead)> = futures::stream::iter(envs_by_tenant)
-        .map(|(tenant, env)| {
-            let tenant = tenant.clone();
-            let span = info_span!("tenant", tenant = %tenant);
+    // Owned items: a stream of borrowed ones cannot be proven `Send` for every lifetime,
+    // which a spawned run needs.
+    let envs: Vec<DynatraceEnvironment> = envs_by_tenant.into_values().cloned().collect();
+    let results: Vec<(TenantId, TenantRead)> = futures::stream::iter(envs)
+        .map(|env| {
+            let span = info_span!("tenant", tenant = %env.environment_id);
             async move {
-                let read = tenant_tokens(env, secrets, connector).await;
+                let read = tenant_tokens(&env, secrets, connector).await;
                 progress.advance(Stage::Tenants);
-                (tenant, read)
+                (env.environment_id, read)
             }
             .instrument(span)
         })
@@ -59,6 +85,7 @@ pub async fn tenants(
     let mut out = Tenants {
         tokens: BTreeMap::new(),
         clients: BTreeMap::new(),
+        now: Utc::now(),
     };
     for (tenant, r) in results {
         match r {
@@ -90,53 +117,12 @@ async fn tenant_tokens(
     Ok((dt, TenantTokens::new(tokens)))
 }
 
-/// The current bundle of every cluster the desired state serves, `concurrency` at a time.
-pub async fn bundles(
-    desired: &DesiredState,
-    ocm: &BTreeMap<OcmEnvName, Arc<dyn Ocm>>,
-    concurrency: NonZeroUsize,
-    progress: &Progress,
-) -> Bundles {
-    let served: Vec<_> = desired
-        .clusters
-        .iter()
-        .filter(|c| c.conflict.is_none())
-        .collect();
-    progress.start(Stage::Bundles, served.len());
-    futures::stream::iter(served)
-        .map(|dc| {
-            let c = &dc.cluster;
-            let client = ocm.get(&c.ocm_env).cloned();
-            async move {
-                let r = match client {
-                    Some(ocm) => ocm
-                        .get_bundle(&c.id, c.kind)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    None => Err(format!("no OCM client for environment '{}'", c.ocm_env)),
-                };
-                progress.advance(Stage::Bundles);
-                ((c.ocm_env.clone(), c.id.clone()), r)
-            }
-        })
-        .buffer_unordered(concurrency.get())
-        .collect()
+/// One served cluster's current bundle (`None`: it does not exist), or why it could not be
+/// read.
+pub async fn bundle(ocm: &dyn Ocm, c: &ClusterRef) -> Result<Option<Resources>, String> {
+    ocm.get_bundle(&c.id, c.kind)
         .await
-}
-
-/// The current state of a run: the token lists and bundles read, at `now`, and the clusters
-/// OCM confirmed gone.
-pub fn state(
-    tenants: BTreeMap<TenantId, Result<TenantTokens, String>>,
-    bundles: Bundles,
-    departed: BTreeSet<ExternalClusterId>,
-) -> CurrentState {
-    CurrentState {
-        now: chrono::Utc::now(),
-        tenants,
-        bundles,
-        departed,
-    }
+        .map_err(|e| e.to_string())
 }
 
 /// The clusters named by tokens (`dtp_<name>_<uuid>_<hash>`) that belong to this shard, were
@@ -144,7 +130,7 @@ pub fn state(
 /// fleet. Asked only when every OCM environment was discovered and no filter narrows the run
 /// (otherwise nothing is gone for sure).
 pub async fn departed(
-    tokens: &BTreeMap<TenantId, Result<TenantTokens, String>>,
+    tokens: &plan::Tenants,
     discovered: &BTreeSet<ExternalClusterId>,
     ocm: &BTreeMap<OcmEnvName, Arc<dyn Ocm>>,
     shard: Shard,
@@ -152,7 +138,7 @@ pub async fn departed(
     let candidates: Vec<ExternalClusterId> = tokens
         .values()
         .filter_map(|r| r.as_ref().ok())
-        .flat_map(|t| t.by_id.values())
+        .flat_map(TenantTokens::iter)
         .filter_map(|t| cluster_of(&t.name))
         .filter(|c| shard.owns(c) && !discovered.contains(c))
         .collect::<BTreeSet<_>>()

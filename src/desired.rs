@@ -75,15 +75,16 @@ impl DesiredState {
     }
 }
 
-/// The app-interface data a cluster is resolved against.
-struct Catalog {
+/// The app-interface data a cluster is resolved against (built once per run; a run resolves
+/// each cluster as it goes, [`Catalog::cluster`]).
+pub struct Catalog {
     specs: BTreeMap<SpecName, TokenSpec>,
     api_urls: BTreeMap<TenantId, String>,
     tenants: BTreeSet<TenantId>,
 }
 
 impl Catalog {
-    fn new(data: &AppInterfaceData) -> Self {
+    pub fn new(data: &AppInterfaceData) -> Self {
         let specs = data
             .token_specs
             .iter()
@@ -100,6 +101,17 @@ impl Catalog {
             api_urls,
             tenants,
         }
+    }
+}
+
+impl Catalog {
+    /// What one discovered cluster of `env` should receive, or why it is skipped.
+    pub fn cluster(
+        &self,
+        env: &OcmEnvName,
+        c: &DiscoveredCluster,
+    ) -> Result<DesiredCluster, Box<SkippedCluster>> {
+        desired_cluster(self, ClusterRef::from_discovered(env, c), c)
     }
 }
 

@@ -64,6 +64,13 @@ impl Progress {
         c.done.store(0, Ordering::Relaxed);
     }
 
+    /// A phase has `n` more items to handle (phases whose work arrives as the run goes).
+    pub fn add(&self, stage: Stage, n: usize) {
+        self.stages[stage.index()]
+            .total
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
     /// One more item of a phase is done.
     pub fn advance(&self, stage: Stage) {
         self.stages[stage.index()]

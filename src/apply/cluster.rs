@@ -1,11 +1,15 @@
-//! Applying one cluster: its actions in plan order, the token slots filled as tokens are
-//! created, and what happens when a step fails: the cluster stops, and the tokens it created
-//! and that no bundle references are deleted again (rolled back).
+//! Applying one cluster, in two parts. [`deliver`]: the planned token creates (all at once,
+//! filling the plan's slots), the updates, then the bundle write; when a step fails the
+//! cluster stops and the tokens it created that no bundle references are deleted again
+//! (rolled back). [`finish`], once the whole plan is known (the deletion budget spans every
+//! cluster): the deletions of replaced and orphaned tokens, which never roll anything back
+//! (the bundle is written by then).
 
-use super::{CLEANUP_BUDGET, ClusterOutcome, ServiceLog, Writers, log_outcome, result, skipped};
+use super::{
+    CLEANUP_BUDGET, ClusterOutcome, Delivery, ServiceLog, Writers, log_outcome, result, skipped,
+};
 use crate::action::{Action, ActionOutcome, Outcome, SkipReason, TokenCreate};
-use crate::clients::Ocm;
-use crate::model::TokenId;
+use crate::model::{CreatedToken, TokenId};
 use crate::plan::ClusterPlan;
 use secrecy::SecretString;
 use std::collections::BTreeSet;
@@ -36,27 +40,45 @@ pub(super) struct ClusterRun<'p> {
     pub(super) abort: &'p CancellationToken,
 }
 
-pub(super) async fn apply_cluster(
+/// Delivers one cluster: every action before its deletions.
+pub async fn deliver(cp: &ClusterPlan, w: Writers<'_>, abort: &CancellationToken) -> Delivery {
+    let mut run = ClusterRun::new(cp, abort);
+    let halted = run.delivery(w).await;
+    Delivery {
+        outcomes: run.outcomes,
+        service_log: run.service_log,
+        halted,
+    }
+}
+
+/// The rest of a delivered cluster: its deletions (as the budget left them in `cp`), unless
+/// the delivery stopped or the run was stopped since (then they are skipped: the tokens are
+/// unreferenced and a later run collects them).
+pub async fn finish(
     cp: &ClusterPlan,
-    w: &Writers,
+    d: Delivery,
+    w: Writers<'_>,
+    cancel: &CancellationToken,
     abort: &CancellationToken,
 ) -> ClusterOutcome {
     let mut run = ClusterRun::new(cp, abort);
-    let Some(ocm) = w.ocm.get(&cp.cluster.ocm_env) else {
-        let error = format!("no OCM client for environment '{}'", cp.cluster.ocm_env);
-        run.set(0, Outcome::Failed { error });
-        return run.finish(SkipReason::EarlierFailure);
-    };
+    run.service_log = d.service_log;
+    let delivered = d.outcomes.len().min(cp.actions.len());
+    for (i, o) in d.outcomes.into_iter().take(delivered).enumerate() {
+        run.outcomes[i] = o;
+    }
+    if let Some(reason) = d.halted {
+        return run.finish(reason);
+    }
+    if cancel.is_cancelled() {
+        return run.finish(SkipReason::RunStopped);
+    }
     for (i, action) in cp.actions.iter().enumerate() {
-        let next = run.step(i, action, w, ocm.as_ref()).await;
-        match next {
-            Next::Continue => {}
-            Next::Stop => {
-                run.roll_back(w, &BTreeSet::new()).await;
-                return run.finish(SkipReason::EarlierFailure);
-            }
-            Next::Stopped => return run.finish(SkipReason::EarlierFailure),
-            Next::Raced => return run.finish(SkipReason::RacedByAnotherRun),
+        if !action.deletes() {
+            continue;
+        }
+        if let Next::Stop = run.step(i, action, w).await {
+            return run.finish(SkipReason::RunStopped);
         }
     }
     run.finish(SkipReason::EarlierFailure)
@@ -73,11 +95,37 @@ impl<'p> ClusterRun<'p> {
         }
     }
 
-    /// Performs action `i`.
-    async fn step(&mut self, i: usize, action: &Action, w: &Writers, ocm: &dyn Ocm) -> Next {
+    /// The actions before the first deletion; why the rest is skipped when it stopped.
+    async fn delivery(&mut self, w: Writers<'_>) -> Option<SkipReason> {
+        let cp = self.cp;
+        let creates: Vec<usize> = (0..cp.actions.len())
+            .filter(|i| matches!(cp.actions[*i], Action::CreateToken(_)))
+            .collect();
+        let mut next = self.create_all(&creates, w).await;
+        for (i, action) in cp.actions.iter().enumerate() {
+            if !matches!(next, Next::Continue) || action.deletes() {
+                break;
+            }
+            if !matches!(action, Action::CreateToken(_)) {
+                next = self.step(i, action, w).await;
+            }
+        }
+        match next {
+            Next::Continue => None,
+            Next::Stop => {
+                self.roll_back(w, &BTreeSet::new()).await;
+                Some(SkipReason::EarlierFailure)
+            }
+            Next::Stopped => Some(SkipReason::EarlierFailure),
+            Next::Raced => Some(SkipReason::RacedByAnotherRun),
+        }
+    }
+
+    /// Performs action `i` (not a create: those go through [`Self::create_all`]).
+    async fn step(&mut self, i: usize, action: &Action, w: Writers<'_>) -> Next {
         match action {
-            Action::CreateToken(t) => self.create(i, t, w).await,
-            Action::CreateBundle(b) | Action::PatchBundle(b) => self.deliver(i, b, ocm, w).await,
+            Action::CreateToken(_) => Next::Continue,
+            Action::CreateBundle(b) | Action::PatchBundle(b) => self.deliver(i, b, w).await,
             Action::UpdateToken(u) => {
                 let call = async {
                     match w.dynatrace(&u.tenant) {
@@ -103,7 +151,7 @@ impl<'p> ClusterRun<'p> {
         i: usize,
         tenant: &crate::model::TenantId,
         id: &TokenId,
-        w: &Writers,
+        w: Writers<'_>,
     ) -> Next {
         let call = async {
             match w.dynatrace(tenant) {
@@ -138,45 +186,55 @@ impl<'p> ClusterRun<'p> {
         self.outcomes[i] = Some(done);
     }
 
-    /// Creates one token and fills its slot; `Stop` when it failed. A create that may have
-    /// happened on the server (a timeout, a reset, a 5xx) is never retried: the token, if it
-    /// exists, is named for the cluster and unreferenced, so the orphan collection deletes it.
-    async fn create(&mut self, i: usize, t: &TokenCreate, w: &Writers) -> Next {
-        let call = async {
-            match w.dynatrace(&t.tenant) {
-                Ok(dt) => dt
-                    .create_token(&t.name, &t.scopes)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            }
-        };
-        let created = tokio::select! {
-            biased;
-            _ = self.abort.cancelled() => Err(ABORTED.to_owned()),
-            r = call => r,
-        };
-        match created {
-            Ok(new) => {
-                self.slots[t.slot] = Some((new.id.0.clone(), new.token));
-                let mut done = ActionOutcome::new(self.cp.actions[i].clone(), Outcome::Done);
-                done.created = Some(new.id);
-                log_outcome(&done);
-                self.outcomes[i] = Some(done);
-                Next::Continue
-            }
-            Err(error) => {
-                self.set(i, Outcome::Failed { error });
-                Next::Stop
+    /// Creates the planned tokens, all at once, and fills their slots; `Stop` when one failed
+    /// (the caller rolls back the others). A create that may have happened on the server (a
+    /// timeout, a reset, a 5xx) is never retried: the token, if it exists, is named for the
+    /// cluster and unreferenced, so the orphan collection deletes it.
+    async fn create_all(&mut self, indices: &[usize], w: Writers<'_>) -> Next {
+        let abort = self.abort;
+        let calls = indices.iter().filter_map(|&i| match &self.cp.actions[i] {
+            Action::CreateToken(t) => Some(async move {
+                let call = async {
+                    let dt = w.dynatrace(&t.tenant)?;
+                    dt.create_token(&t.name, &t.scopes)
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                let created = tokio::select! {
+                    biased;
+                    _ = abort.cancelled() => Err(ABORTED.to_owned()),
+                    r = call => r,
+                };
+                (i, t, created)
+            }),
+            _ => None,
+        });
+        let results: Vec<(usize, &TokenCreate, Result<CreatedToken, String>)> =
+            futures::future::join_all(calls).await;
+        let mut next = Next::Continue;
+        for (i, t, created) in results {
+            match created {
+                Ok(new) => {
+                    self.slots[t.slot] = Some((new.id.0.clone(), new.token));
+                    let mut done = ActionOutcome::new(self.cp.actions[i].clone(), Outcome::Done);
+                    done.created = Some(new.id);
+                    log_outcome(&done);
+                    self.outcomes[i] = Some(done);
+                }
+                Err(error) => {
+                    self.set(i, Outcome::Failed { error });
+                    next = Next::Stop;
+                }
             }
         }
+        next
     }
 
     /// Deletes the tokens created this run that `delivered` does not hold (the bundle as read
     /// back after an uncertain write; empty when nothing was delivered). Bounded by
     /// [`CLEANUP_BUDGET`], so that an aborted run still exits in time; a token left behind is
     /// reported and collected by a later run.
-    pub(super) async fn roll_back(&mut self, w: &Writers, delivered: &BTreeSet<String>) {
+    pub(super) async fn roll_back(&mut self, w: Writers<'_>, delivered: &BTreeSet<String>) {
         let work = async {
             for slot in self.outcomes.iter_mut().flatten() {
                 let (Action::CreateToken(t), Outcome::Done, Some(id)) =

@@ -30,13 +30,8 @@ enum Failed {
 
 impl ClusterRun<'_> {
     /// Renders the Secrets with every slot filled and writes the bundle.
-    pub(super) async fn deliver(
-        &mut self,
-        i: usize,
-        b: &BundleWrite,
-        ocm: &dyn Ocm,
-        w: &Writers,
-    ) -> Next {
+    pub(super) async fn deliver(&mut self, i: usize, b: &BundleWrite, w: Writers<'_>) -> Next {
+        let ocm = w.ocm;
         let Some(resources) = self.render() else {
             let error = "internal error: a planned token slot was not filled".to_owned();
             self.set(i, Outcome::Failed { error });
@@ -126,7 +121,7 @@ impl ClusterRun<'_> {
         i: usize,
         b: &BundleWrite,
         ocm: &dyn Ocm,
-        w: &Writers,
+        w: Writers<'_>,
         resources: &Resources,
     ) -> Next {
         let current = self.read_back(ocm, b.kind).await;
@@ -187,7 +182,7 @@ impl ClusterRun<'_> {
         &mut self,
         i: usize,
         ocm: &dyn Ocm,
-        w: &Writers,
+        w: Writers<'_>,
         resources: &Resources,
         error: String,
     ) -> Next {

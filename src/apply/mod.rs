@@ -1,42 +1,41 @@
-//! The executor: performs a [`Plan`], cluster by cluster with bounded concurrency. It is the
-//! only code that writes to Dynatrace or OCM, and it returns one [`ActionOutcome`] per planned
-//! action, from which every view of the run is derived. Per cluster, the actions run in plan
-//! order ([`cluster`]): create the planned tokens (filling the plan's slots), update drifted
-//! ones, write the SyncSet/Manifest ([`deliver`]), then delete replaced and orphaned tokens.
-//! One cluster's failure never stops the others. A token created for a delivery that did not
-//! happen is deleted again; a write that may have been applied is checked by reading the
-//! bundle back first, so a delivered token is never deleted. Once the abort token fires (the
-//! shutdown grace ran out), calls in flight are dropped and each cluster cleans up what it
-//! created within [`CLEANUP_BUDGET`].
+//! The executor: performs the plan of one cluster at a time, as soon as the run has planned
+//! it. It is the only code that writes to Dynatrace or OCM, and it returns one
+//! [`ActionOutcome`] per planned action, from which every view of the run is derived. Per
+//! cluster ([`cluster`]): [`deliver`] creates the planned tokens (at once, filling the plan's
+//! slots), updates drifted ones and writes the SyncSet/Manifest ([`mod@deliver`]); once the
+//! whole plan is known and the deletion budget applied, [`finish`] deletes replaced and
+//! orphaned tokens. One cluster's failure never stops the others. A token created for a
+//! delivery that did not happen is deleted again; a write that may have been applied is
+//! checked by reading the bundle back first, so a delivered token is never deleted. Once the
+//! abort token fires (the shutdown grace ran out), calls in flight are dropped and each
+//! cluster cleans up what it created within [`CLEANUP_BUDGET`].
 
 mod cluster;
 mod deliver;
 
 use crate::action::{Action, ActionOutcome, Outcome, SkipReason};
 use crate::clients::{Dynatrace, Ocm};
-use crate::model::{ClusterRef, ExternalClusterId, OcmEnvName, ServiceLogOutcome, TenantId};
-use crate::plan::{ClusterPlan, DepartedPlan, Plan};
-use crate::progress::{Progress, Stage};
-use futures::StreamExt;
+use crate::model::{ClusterRef, ExternalClusterId, ServiceLogOutcome, TenantId};
+use crate::plan::{ClusterPlan, DepartedPlan};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, error, info, info_span};
+use tracing::{error, info};
 
 /// How long a cluster may take to clean up (read its bundle back, delete undelivered tokens)
 /// once the run is aborted.
 pub const CLEANUP_BUDGET: Duration = Duration::from_secs(10);
 
-/// The clients the executor writes through.
-#[derive(Clone, Default)]
-pub struct Writers {
-    pub ocm: BTreeMap<OcmEnvName, Arc<dyn Ocm>>,
-    pub dynatrace: BTreeMap<TenantId, Arc<dyn Dynatrace>>,
+/// The clients one cluster is written through: its OCM environment's and every tenant's.
+#[derive(Clone, Copy)]
+pub struct Writers<'a> {
+    pub ocm: &'a dyn Ocm,
+    pub dynatrace: &'a BTreeMap<TenantId, Arc<dyn Dynatrace>>,
 }
 
-impl Writers {
+impl Writers<'_> {
     fn dynatrace(&self, tenant: &TenantId) -> Result<&Arc<dyn Dynatrace>, String> {
         self.dynatrace
             .get(tenant)
@@ -44,11 +43,13 @@ impl Writers {
     }
 }
 
-/// When to stop: `cancel` starts no new cluster; `abort` also drops the calls in flight.
-#[derive(Clone, Debug, Default)]
-pub struct Stop {
-    pub cancel: CancellationToken,
-    pub abort: CancellationToken,
+/// How far [`deliver`] got with a cluster: the outcomes so far and, when it stopped, why the
+/// remaining actions are skipped. [`finish`] goes on from here.
+#[derive(Debug)]
+pub struct Delivery {
+    outcomes: Vec<Option<ActionOutcome>>,
+    service_log: Option<ServiceLog>,
+    halted: Option<SkipReason>,
 }
 
 /// What became of the service log of a failed delivery.
@@ -111,54 +112,10 @@ pub struct Applied {
     pub departed: Vec<DepartedOutcome>,
 }
 
-/// Applies every non-empty cluster plan, at most `concurrency` clusters at a time, then the
-/// collection of departed clusters' tokens. Once `stop.cancel` fires no further cluster is
-/// started (its outcome has `started: false`); clusters in flight finish, so a token is never
-/// left created but undelivered. Once `stop.abort` fires, calls in flight are dropped and each
-/// cluster cleans up.
-pub async fn apply(
-    plan: &Plan,
-    writers: &Writers,
-    concurrency: usize,
-    stop: &Stop,
-    progress: &Progress,
-) -> Applied {
-    let mut outcomes: Vec<(usize, ClusterOutcome)> =
-        futures::stream::iter(plan.changes().enumerate())
-            .map(|(i, cp)| async move {
-                if stop.cancel.is_cancelled() {
-                    return (i, not_started(cp));
-                }
-                let span = info_span!(
-                    "cluster",
-                    ocm_env = %cp.cluster.ocm_env,
-                    cluster_id = %cp.cluster.id,
-                    cluster_uuid = %cp.cluster.external_id,
-                );
-                let outcome = cluster::apply_cluster(cp, writers, &stop.abort)
-                    .instrument(span)
-                    .await;
-                progress.advance(Stage::Apply);
-                (i, outcome)
-            })
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
-    outcomes.sort_by_key(|(i, _)| *i);
-    let mut departed = Vec::new();
-    for d in &plan.departed {
-        if stop.cancel.is_cancelled() {
-            break;
-        }
-        departed.push(collect_departed(d, writers).await);
-    }
-    Applied {
-        clusters: outcomes.into_iter().map(|(_, o)| o).collect(),
-        departed,
-    }
-}
+pub use cluster::{deliver, finish};
 
-fn not_started(cp: &ClusterPlan) -> ClusterOutcome {
+/// The outcome of a changed cluster the run stopped before (nothing was written).
+pub fn not_started(cp: &ClusterPlan) -> ClusterOutcome {
     ClusterOutcome {
         cluster: cp.cluster.clone(),
         actions: cp
@@ -171,18 +128,38 @@ fn not_started(cp: &ClusterPlan) -> ClusterOutcome {
     }
 }
 
+/// Collects the tokens of the clusters that left the fleet, one cluster after the other,
+/// until the run is stopped.
+pub async fn collect_departed(
+    departed: &[DepartedPlan],
+    dynatrace: &BTreeMap<TenantId, Arc<dyn Dynatrace>>,
+    cancel: &CancellationToken,
+) -> Vec<DepartedOutcome> {
+    let mut out = Vec::new();
+    for d in departed {
+        if cancel.is_cancelled() {
+            break;
+        }
+        out.push(collect_one(d, dynatrace).await);
+    }
+    out
+}
+
 fn skipped(a: &Action, reason: SkipReason) -> ActionOutcome {
     ActionOutcome::new(a.clone(), Outcome::Skipped { reason })
 }
 
 /// Deletes the tokens of a cluster that left the fleet.
-async fn collect_departed(d: &DepartedPlan, w: &Writers) -> DepartedOutcome {
+async fn collect_one(
+    d: &DepartedPlan,
+    dynatrace: &BTreeMap<TenantId, Arc<dyn Dynatrace>>,
+) -> DepartedOutcome {
     let mut actions = Vec::new();
     for a in &d.actions {
-        let outcome = match (a, a.tenant()) {
-            (Action::CollectToken(c), Some(tenant)) => match w.dynatrace(tenant) {
-                Ok(dt) => result(dt.delete_token(&c.id).await),
-                Err(error) => Outcome::Failed { error },
+        let outcome = match (a, a.tenant().and_then(|t| dynatrace.get(t))) {
+            (Action::CollectToken(c), Some(dt)) => result(dt.delete_token(&c.id).await),
+            (Action::CollectToken(c), None) => Outcome::Failed {
+                error: format!("no Dynatrace client for tenant '{}'", c.tenant),
             },
             _ => Outcome::Failed {
                 error: "internal error: a departed cluster holds only collections".into(),

@@ -2,25 +2,16 @@
 //! checked once, with one default (the `config` constants), and every error names the flag and
 //! its environment variable. Only this file turns raw strings into configuration.
 
-use super::{Cli, Command, Env, RunArgs, SourceArgs};
-use crate::clients::pushgateway::PushgatewaySettings;
-use crate::clients::unleash::{UnleashConfig, UnleashSettings};
-use crate::config::{
-    self, Config, Filters, Mode, QontractConfig, RunConfig, Schedule, Source, SourceConfig,
-};
+pub use super::services::Invalid;
+pub use super::services::source_config;
+use super::services::{pushgateway, unleash};
+use super::{Cli, Command, Env, RunArgs};
+use crate::clients::limit::LimitSettings;
+use crate::config::{self, Config, Filters, Mode, RunConfig, Schedule};
 use crate::model::OcmEnvName;
 use crate::shard::Shard;
-use secrecy::SecretString;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
 use std::time::Duration;
-use url::Url;
-
-/// An invalid setting: the message names the flag and/or environment variable at fault, and
-/// never quotes a secret. The process exits 2.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
 
 /// Builds the whole configuration of this process.
 pub fn build(cli: &Cli, env: &Env) -> Result<Config, Invalid> {
@@ -53,6 +44,7 @@ fn run_config(args: &RunArgs, env: &Env) -> Result<RunConfig, Invalid> {
         filters: filters(args)?,
         plan_format: args.plan_format,
         concurrency: concurrency(&args.concurrency)?,
+        limits: limits(args)?,
         timeout: args
             .timeout
             .as_deref()
@@ -64,7 +56,7 @@ fn run_config(args: &RunArgs, env: &Env) -> Result<RunConfig, Invalid> {
                 "must be a port number from 0 to 65535",
             )
         })?,
-        early_exit_compare_sha: args.early_exit_compare_sha.clone(),
+        early_exit_compare_sha: early_exit_sha(args)?,
         shard: shard(args)?,
         pushgateway: pushgateway(env)?,
         unleash: unleash(env),
@@ -171,6 +163,71 @@ fn concurrency(raw: &str) -> Result<NonZeroUsize, Invalid> {
         })
 }
 
+/// `--ocm-concurrency`, `--dynatrace-concurrency`, `--vault-concurrency`: 1 to 256 each.
+fn limits(args: &RunArgs) -> Result<LimitSettings, Invalid> {
+    let one = |raw: &str, setting: &str| {
+        raw.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=config::MAX_SYSTEM_CONCURRENCY).contains(n))
+            .ok_or_else(|| {
+                invalid(
+                    setting,
+                    &format!(
+                        "'{}' is not a whole number from 1 to {}",
+                        raw.trim(),
+                        config::MAX_SYSTEM_CONCURRENCY
+                    ),
+                )
+            })
+    };
+    Ok(LimitSettings {
+        ocm: one(
+            &args.ocm_concurrency,
+            "--ocm-concurrency (DTP_OCM_CONCURRENCY)",
+        )?,
+        dynatrace: one(
+            &args.dynatrace_concurrency,
+            "--dynatrace-concurrency (DTP_DYNATRACE_CONCURRENCY)",
+        )?,
+        vault: one(
+            &args.vault_concurrency,
+            "--vault-concurrency (DTP_VAULT_CONCURRENCY)",
+        )?,
+        ..LimitSettings::default()
+    })
+}
+
+/// `--early-exit-compare-sha` / `EARLY_EXIT_COMPARE_SHA` (empty: unset): an app-interface
+/// bundle sha (letters and digits), which only GraphQL can serve.
+fn early_exit_sha(args: &RunArgs) -> Result<Option<String>, Invalid> {
+    let setting = "--early-exit-compare-sha (EARLY_EXIT_COMPARE_SHA)";
+    let Some(sha) = args
+        .early_exit_compare_sha
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    if !sha.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(invalid(
+            setting,
+            &format!("'{sha}' is not an app-interface bundle sha (letters and digits)"),
+        ));
+    }
+    if let Some(dir) = &args.source.app_interface_dir {
+        return Err(invalid(
+            setting,
+            &format!(
+                "needs GraphQL (qontract-server serves bundles by sha), but app-interface is read from --app-interface-dir {}",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(Some(sha.to_owned()))
+}
+
 /// `--shards` / `SHARDS` and `--shard-id` / `SHARD_ID`.
 fn shard(args: &RunArgs) -> Result<Shard, Invalid> {
     let count: u32 = args
@@ -253,152 +310,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// Where app-interface data and secrets come from.
-pub fn source_config(args: &SourceArgs, env: &Env) -> Result<SourceConfig, Invalid> {
-    let vault_token = env
-        .vault_token
-        .clone()
-        .filter(|t| !t.is_empty())
-        .map(SecretString::from);
-    let qontract = args
-        .config
-        .as_ref()
-        .map(|path| QontractConfig::load(path, vault_token))
-        .transpose()
-        .map_err(|e| Invalid(format!("--config (QONTRACT_CONFIG): {e}")))?;
-    let source = match &args.app_interface_dir {
-        Some(dir) if !dir.is_dir() => {
-            return Err(Invalid(format!(
-                "--app-interface-dir (APP_INTERFACE_DIR) {}: not a directory",
-                dir.display()
-            )));
-        }
-        Some(dir) => Source::Datafiles(dir.clone()),
-        None => graphql_source(args, qontract.as_ref())?,
-    };
-    let ca_bundle = args.ca_bundle.clone().or_else(|| {
-        env.ssl_cert_file
-            .clone()
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-    });
-    if let Some(p) = &ca_bundle
-        && !p.is_file()
-    {
-        return Err(Invalid(format!(
-            "--ca-bundle (DTP_CA_BUNDLE, SSL_CERT_FILE) {}: no such file",
-            p.display()
-        )));
-    }
-    Ok(SourceConfig {
-        source,
-        qontract,
-        ca_bundle,
-        kube_sa_token_path: env
-            .kube_sa_token_path
-            .clone()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| config::DEFAULT_KUBE_SA_TOKEN_PATH.to_owned())
-            .into(),
-    })
-}
-
-/// `--graphql-server` / `GRAPHQL_SERVER`, else `[graphql] server` of config.toml.
-fn graphql_source(args: &SourceArgs, qontract: Option<&QontractConfig>) -> Result<Source, Invalid> {
-    let gql = qontract.and_then(|q| q.graphql.clone());
-    let token = gql.as_ref().and_then(|g| g.token.clone());
-    let server = match (&args.graphql_server, gql) {
-        (Some(raw), _) => Url::parse(raw.trim()).map_err(|e| {
-            Invalid(format!(
-                "--graphql-server (GRAPHQL_SERVER) is not a URL: {e}"
-            ))
-        })?,
-        (None, Some(g)) => g.server,
-        (None, None) => {
-            return Err(Invalid(
-                "no app-interface source: give --app-interface-dir, --graphql-server, or --config with [graphql] server"
-                    .to_owned(),
-            ));
-        }
-    };
-    Ok(Source::Graphql { server, token })
-}
-
-/// `PUSHGATEWAY_ENABLED` (non-empty and not `false`/`0`: enabled), `PUSHGATEWAY_URL` (required
-/// when enabled), `PUSHGATEWAY_USERNAME` and `PUSHGATEWAY_PASSWORD` (basic auth when given).
-fn pushgateway(env: &Env) -> Result<Option<PushgatewaySettings>, Invalid> {
-    let enabled = env
-        .pushgateway_enabled
-        .as_deref()
-        .map(str::trim)
-        .is_some_and(|v| !v.is_empty() && !v.eq_ignore_ascii_case("false") && v != "0");
-    if !enabled {
-        return Ok(None);
-    }
-    let raw = env
-        .pushgateway_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| {
-            Invalid("PUSHGATEWAY_URL is required when PUSHGATEWAY_ENABLED is set".into())
-        })?;
-    let url = Url::parse(raw).map_err(|e| Invalid(format!("PUSHGATEWAY_URL is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Invalid(format!(
-            "PUSHGATEWAY_URL must be http(s), not '{}'",
-            url.scheme()
-        )));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(Invalid(
-            "PUSHGATEWAY_URL must not hold credentials; use PUSHGATEWAY_USERNAME and PUSHGATEWAY_PASSWORD"
-                .into(),
-        ));
-    }
-    let non_empty = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
-    Ok(Some(PushgatewaySettings {
-        url,
-        username: non_empty(&env.pushgateway_username),
-        password: non_empty(&env.pushgateway_password).map(SecretString::from),
-    }))
-}
-
-/// `UNLEASH_API_URL` and `UNLEASH_CLIENT_ACCESS_TOKEN`: both set and non-empty turn the toggle
-/// check on; an unusable URL is reported at every check and counts as enabled.
-fn unleash(env: &Env) -> UnleashConfig {
-    let url = env
-        .unleash_api_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty());
-    let token = env
-        .unleash_client_access_token
-        .as_deref()
-        .filter(|t| !t.trim().is_empty());
-    let (Some(raw), Some(token)) = (url, token) else {
-        return UnleashConfig::Off;
-    };
-    match Url::parse(raw) {
-        Ok(api_url) if matches!(api_url.scheme(), "http" | "https") && api_url.has_host() => {
-            UnleashConfig::On(UnleashSettings {
-                api_url,
-                token: SecretString::from(token.to_owned()),
-            })
-        }
-        Ok(u) => UnleashConfig::Misconfigured(format!(
-            "UNLEASH_API_URL '{}' is not an http(s) URL",
-            crate::clients::http::redact_url(&u)
-        )),
-        Err(_) => UnleashConfig::Misconfigured(
-            "UNLEASH_API_URL '<invalid URL>' is not an http(s) URL".into(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::unleash::UnleashConfig;
     use clap::Parser;
     use secrecy::ExposeSecret;
 

@@ -7,10 +7,12 @@
 
 mod build;
 mod env;
+mod services;
 
 pub use build::{Invalid, build, dry_run_hint, parse_duration, source_config};
 pub use env::Env;
 
+use crate::clients::limit::LimitSettings;
 use crate::config::{self, LogFormat, PlanFormat};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -109,9 +111,20 @@ pub struct RunArgs {
     /// How to print the plan on stdout.
     #[arg(long, env = "PLAN_FORMAT", value_enum, default_value_t)]
     pub plan_format: PlanFormat,
-    /// Clusters (and tenants) processed at once (1 to 256).
+    /// Clusters (and tenants) worked on at once (1 to 1024). The calls they make are bounded
+    /// per system by the three limits below.
     #[arg(long, env = "DTP_CONCURRENCY", value_name = "N", default_value_t = config::DEFAULT_CONCURRENCY.to_string())]
     pub concurrency: String,
+    /// Calls in flight to one OCM environment (its API; its SSO likewise), 1 to 256; halved
+    /// while OCM throttles.
+    #[arg(long, env = "DTP_OCM_CONCURRENCY", value_name = "N", default_value_t = LimitSettings::default().ocm.to_string())]
+    pub ocm_concurrency: String,
+    /// Calls in flight to one Dynatrace tenant, 1 to 256; halved while it throttles.
+    #[arg(long, env = "DTP_DYNATRACE_CONCURRENCY", value_name = "N", default_value_t = LimitSettings::default().dynatrace.to_string())]
+    pub dynatrace_concurrency: String,
+    /// Calls in flight to Vault, 1 to 256; halved while it throttles.
+    #[arg(long, env = "DTP_VAULT_CONCURRENCY", value_name = "N", default_value_t = LimitSettings::default().vault.to_string())]
+    pub vault_concurrency: String,
     /// Loop: reconcile, sleep this long (e.g. 5m, 300s), repeat. Without it (and without
     /// SLEEP_DURATION_SECS), or when RUN_ONCE is set, dtp runs once.
     #[arg(long, value_name = "DURATION")]

@@ -3,10 +3,13 @@
 //! always on with optional extra CA certificates, timeouts, and bounded retries with exponential
 //! backoff and jitter.
 //! Idempotent calls are retried on transport errors and 5xx; every call is retried on 429 and
-//! 503 (the request was not processed), honouring `Retry-After`. Errors name the operation
-//! and carry the server's message, never a credential. Every attempt and every retry is
-//! reported to an optional [`HttpObserver`] (the metrics).
+//! 503 (the request was not processed), honouring `Retry-After`. Every attempt holds a permit
+//! of its target's adaptive concurrency [`Limit`] while it is on the wire (see
+//! [`super::limit`]). Errors name the operation and carry the server's message, never a
+//! credential. Every attempt and every retry is reported to an optional [`HttpObserver`]
+//! (the metrics).
 
+use super::limit::{Answer, Limit, LimitSettings, Limits};
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use std::path::PathBuf;
@@ -33,8 +36,13 @@ pub struct HttpSettings {
     pub connect_timeout: Duration,
     /// Extra PEM CA certificates (added to the platform roots).
     pub ca_bundle: Option<PathBuf>,
-    /// Attempts after the first one.
+    /// Attempts after the first one, for failures that may be transient (transport errors,
+    /// 5xx other than 503).
     pub max_retries: usize,
+    /// Further attempts for answers that say the request was not processed and may be sent
+    /// again (429, 503): a server under a 429 storm rejects calls at random, and giving up
+    /// after a few would fail clusters for nothing.
+    pub max_throttled_retries: usize,
     /// First backoff delay; doubles per attempt, with jitter.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
@@ -54,6 +62,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("connect_timeout", &self.connect_timeout)
             .field("ca_bundle", &self.ca_bundle)
             .field("max_retries", &self.max_retries)
+            .field("max_throttled_retries", &self.max_throttled_retries)
             .field("min_backoff", &self.min_backoff)
             .field("max_backoff", &self.max_backoff)
             .field("max_retry_after", &self.max_retry_after)
@@ -71,6 +80,7 @@ impl Default for HttpSettings {
             connect_timeout: Duration::from_secs(10),
             ca_bundle: None,
             max_retries: 3,
+            max_throttled_retries: 10,
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(60),
@@ -102,20 +112,33 @@ fn redirect_policy() -> reqwest::redirect::Policy {
     })
 }
 
-/// The process's one HTTP client and the settings every call uses. Cheap to clone.
+/// The process's one HTTP client, the settings every call uses and the concurrency limits
+/// of every target. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Http {
     pub client: reqwest::Client,
     pub settings: Arc<HttpSettings>,
+    pub limits: Arc<Limits>,
 }
 
 impl Http {
-    /// Builds the client from `settings` (see [`HttpSettings::client`]).
+    /// Builds the client from `settings` (see [`HttpSettings::client`]), with the default
+    /// limits and nobody watching them.
     pub fn new(settings: HttpSettings) -> Result<Self, String> {
+        Self::with_limits(settings, Limits::new(LimitSettings::default(), None))
+    }
+
+    pub fn with_limits(settings: HttpSettings, limits: Limits) -> Result<Self, String> {
         Ok(Self {
             client: settings.client()?,
             settings: Arc::new(settings),
+            limits: Arc::new(limits),
         })
+    }
+
+    /// The limit of one target (see [`Limits::target`]).
+    pub fn target(&self, system: &'static str, name: &str) -> Arc<Limit> {
+        self.limits.target(system, name)
     }
 }
 
@@ -129,6 +152,34 @@ pub fn redact_url(url: &url::Url) -> String {
     u.to_string()
 }
 
+/// The certificates of a PEM CA bundle: an error when the file cannot be read, holds no
+/// certificate, or holds one TLS cannot use.
+pub fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("not a PEM bundle of certificates: {}", error_chain(&e)))?;
+    if certs.is_empty() {
+        return Err("it holds no PEM certificate".to_owned());
+    }
+    reqwest::Client::builder()
+        .tls_certs_merge(certs.clone())
+        .build()
+        .map_err(|e| format!("its certificates cannot be used: {}", error_chain(&e)))?;
+    Ok(certs)
+}
+
+/// An error and its sources, joined with `: `.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        src = s.source();
+    }
+    message
+}
+
 impl HttpSettings {
     /// Builds the shared client. Fails when the CA bundle cannot be read or parsed.
     pub fn client(&self) -> Result<reqwest::Client, String> {
@@ -139,24 +190,23 @@ impl HttpSettings {
             .redirect(redirect_policy())
             .pool_idle_timeout(Duration::from_secs(60));
         if let Some(path) = &self.ca_bundle {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read CA bundle {}: {e}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("cannot parse CA bundle {}: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!("CA bundle {} holds no certificate", path.display()));
-            }
-            b = b.tls_certs_merge(certs);
+            b = b.tls_certs_merge(
+                ca_certificates(path).map_err(|e| format!("CA bundle {}: {e}", path.display()))?,
+            );
         }
-        b.build()
-            .map_err(|e| format!("cannot build HTTP client: {e}"))
+        b.build().map_err(|e| {
+            let what = self.ca_bundle.as_ref().map_or_else(String::new, |p| {
+                format!(" with the CA bundle {}", p.display())
+            });
+            format!("cannot build the HTTP client{what}: {}", error_chain(&e))
+        })
     }
 
     fn backoff(&self) -> ExponentialBuilder {
         ExponentialBuilder::default()
             .with_min_delay(self.min_backoff)
             .with_max_delay(self.max_backoff)
-            .with_max_times(self.max_retries)
+            .with_max_times(self.max_retries + self.max_throttled_retries)
             .with_jitter()
     }
 }
@@ -201,6 +251,11 @@ impl ApiError {
     pub fn is_too_many_requests(&self) -> bool {
         self.status() == Some(429)
     }
+
+    /// 429 or 503: the server did not process the request and asks to be called later.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self.status(), Some(429 | 503))
+    }
     pub fn is_unauthorized(&self) -> bool {
         self.status() == Some(401)
     }
@@ -241,6 +296,41 @@ impl ApiError {
         }
     }
 
+    /// The same error with its message (and operation) passed through `f`, e.g. to remove a
+    /// credential a server echoed.
+    pub fn map_message(self, f: impl Fn(&str) -> String) -> Self {
+        match self {
+            Self::Status {
+                op,
+                status,
+                message,
+                retry_after,
+            } => Self::Status {
+                op: f(&op),
+                status,
+                message: f(&message),
+                retry_after,
+            },
+            Self::Transport {
+                op,
+                message,
+                not_sent,
+            } => Self::Transport {
+                op: f(&op),
+                message: f(&message),
+                not_sent,
+            },
+            Self::Decode { op, message } => Self::Decode {
+                op: f(&op),
+                message: f(&message),
+            },
+            Self::Auth { op, message } => Self::Auth {
+                op: f(&op),
+                message: f(&message),
+            },
+        }
+    }
+
     pub fn decode(op: &str, message: impl std::fmt::Display) -> Self {
         Self::Decode {
             op: op.to_owned(),
@@ -249,13 +339,7 @@ impl ApiError {
     }
 
     pub fn transport(op: &str, e: &reqwest::Error) -> Self {
-        let mut message = e.to_string();
-        let mut src = std::error::Error::source(e);
-        while let Some(s) = src {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            src = s.source();
-        }
+        let mut message = error_chain(e);
         // reqwest's Display names the URL: never with its user info.
         if let Some(url) = e.url() {
             message = message.replace(url.as_str(), &redact_url(url));
@@ -368,26 +452,44 @@ pub fn is_idempotent(method: &Method) -> bool {
     )
 }
 
+/// How a response tells its target's [`Limit`] to slow down: 429, or 503 with `Retry-After`.
+pub fn answer_of(resp: &Response) -> Answer {
+    let status = resp.status();
+    let retry_after = retry_after(resp);
+    if status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::SERVICE_UNAVAILABLE && retry_after.is_some())
+    {
+        Answer::Throttled(retry_after)
+    } else {
+        Answer::Served
+    }
+}
+
 /// Sends a request (rebuilt for every attempt by `build`) with the retry policy, and checks
-/// its status. `system` (`"ocm"`, `"sso"`, `"dynatrace"`, `"graphql"`) names the external
-/// system for the [`HttpObserver`], which is told about every attempt (method, status or
-/// transport error, latency) and every retry.
+/// its status. Every attempt waits for a permit of `target` and holds it until the response
+/// headers arrived. The target's system (`"ocm"`, `"sso"`, `"dynatrace"`, `"graphql"`, …)
+/// names the external system for the [`HttpObserver`], which is told about every attempt
+/// (method, status or transport error, latency) and every retry.
 pub async fn send(
-    settings: &HttpSettings,
-    system: &'static str,
+    http: &Http,
+    target: &Limit,
     op: &str,
     idempotent: bool,
     build: impl Fn() -> RequestBuilder,
     message_of: fn(&serde_json::Value) -> Option<String>,
 ) -> Result<Response, ApiError> {
+    let settings = &*http.settings;
+    let system = target.system();
     let max_wait = settings.max_retry_after;
     let observer = settings.observer.as_deref();
     let attempt = || async {
         let (client, request) = build().build_split();
         let request = request.map_err(|e| ApiError::transport(op, &e))?;
         let method = request.method().clone();
+        let permit = target.acquire().await;
         let started = Instant::now();
         let result = client.execute(request).await;
+        permit.finish(result.as_ref().map_or(Answer::Served, answer_of));
         if let Some(o) = observer {
             let status = result.as_ref().ok().map(|r| r.status().as_u16());
             o.response(system, method.as_str(), status, started.elapsed());
@@ -395,9 +497,19 @@ pub async fn send(
         let resp = result.map_err(|e| ApiError::transport(op, &e))?;
         check_status(op, resp, message_of).await
     };
+    let (mut failures, mut throttled) = (0, 0);
     attempt
         .retry(settings.backoff())
-        .when(|e: &ApiError| e.is_retryable(idempotent))
+        // Throttling has its own budget (the backoff allows both); other failures stop after
+        // `max_retries`.
+        .when(move |e: &ApiError| {
+            if e.is_throttled() {
+                throttled += 1;
+                return throttled <= settings.max_throttled_retries;
+            }
+            failures += 1;
+            e.is_retryable(idempotent) && failures <= settings.max_retries
+        })
         // `dur` is `None` once the retries are used up: keep it so, or a server answering
         // every attempt with `Retry-After` would be retried forever.
         .adjust(move |e: &ApiError, dur| match e {

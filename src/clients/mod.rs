@@ -8,6 +8,7 @@
 pub mod appinterface;
 pub mod dynatrace;
 pub mod http;
+pub mod limit;
 pub mod ocm;
 pub mod pushgateway;
 pub mod unleash;

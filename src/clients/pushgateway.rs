@@ -85,12 +85,13 @@ impl Pushgateway {
             }
             req
         };
-        send(&self.http.settings, "pushgateway", &op, true, build, |_| {
-            None
-        })
-        .await
-        .map(drop)
-        .map_err(|e: ApiError| self.scrub(&e.to_string()))
+        let limit = self
+            .http
+            .target("pushgateway", &redact_url(&self.settings.url));
+        send(&self.http, &limit, &op, true, build, |_| None)
+            .await
+            .map(drop)
+            .map_err(|e: ApiError| self.scrub(&e.to_string()))
     }
 
     fn scrub(&self, text: &str) -> String {

@@ -129,7 +129,8 @@ pub async fn enabled(settings: &UnleashSettings, http: &Http) -> Toggle {
             .header(AUTHORIZATION, auth.clone())
             .header("UNLEASH-APPNAME", APP_NAME)
     };
-    let resp = match send(&http.settings, "unleash", &op, true, build, |_| None).await {
+    let limit = http.target("unleash", &shown);
+    let resp = match send(http, &limit, &op, true, build, |_| None).await {
         Ok(r) => r,
         Err(e) if e.is_not_found() => return Toggle::Enabled,
         Err(ApiError::Status { status, .. }) => {

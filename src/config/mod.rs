@@ -8,6 +8,7 @@ pub mod qontract;
 
 pub use qontract::{ConfigError, ConfigSecretReader, GraphqlConfig, QontractConfig};
 
+use crate::clients::limit::LimitSettings;
 use crate::clients::pushgateway::PushgatewaySettings;
 use crate::clients::unleash::UnleashConfig;
 use crate::model::OcmEnvName;
@@ -20,10 +21,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 
-/// Default of `--concurrency`: clusters (and tenants) processed at once.
-pub const DEFAULT_CONCURRENCY: usize = 8;
+/// Default of `--concurrency`: clusters (and tenants) worked on at once. Their calls are
+/// bounded per system ([`LimitSettings`]), so this bounds memory and keeps every system's
+/// limit busy while other clusters wait for another system.
+pub const DEFAULT_CONCURRENCY: usize = 128;
 /// Highest accepted `--concurrency`.
-pub const MAX_CONCURRENCY: usize = 256;
+pub const MAX_CONCURRENCY: usize = 1024;
+/// Highest accepted per-system limit (`--ocm-concurrency`, …).
+pub const MAX_SYSTEM_CONCURRENCY: usize = 256;
 /// Default of `--metrics-port` / `PROMETHEUS_PORT` (qontract-reconcile's).
 pub const DEFAULT_METRICS_PORT: u16 = 9090;
 /// Default path of the Kubernetes service-account token used for Vault Kubernetes auth.
@@ -142,6 +147,8 @@ pub struct RunConfig {
     pub plan_format: PlanFormat,
     /// Clusters (and tenants) processed at once.
     pub concurrency: NonZeroUsize,
+    /// Calls in flight per target (OCM environment, Dynatrace tenant, Vault).
+    pub limits: LimitSettings,
     /// Time limit of one run.
     pub timeout: Option<Duration>,
     /// `/metrics`, `/healthz`, `/readyz` in loop mode.

@@ -266,6 +266,9 @@ impl Doc<'_> {
     fn url(&self, t: &Table, section: &str, key: &str) -> Result<Url, ConfigError> {
         let s = self.required(t, section, key)?;
         match Url::parse(s.trim()) {
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => Err(self.invalid(
+                format!("[{section}] {key} must not carry credentials (user info in the URL)"),
+            )),
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(u),
             // The value is not quoted: a URL may carry credentials.
             Ok(_) => Err(self.invalid(format!("[{section}] {key} must be an http or https URL"))),

@@ -56,6 +56,12 @@ pub(super) struct SystemLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct TargetLabels {
+    pub(super) system: &'static str,
+    pub(super) target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct KindLabels {
     pub(super) kind: &'static str,
 }

@@ -19,6 +19,7 @@
 //! reports to.
 
 mod labels;
+mod observe;
 mod record;
 mod server;
 mod text;
@@ -29,6 +30,7 @@ pub use text::to_prometheus_text;
 
 use crate::action::ActionKind;
 use crate::clients::http::HttpObserver;
+use crate::clients::limit::LimitObserver;
 use crate::clients::pushgateway::GroupingShard;
 use crate::model::INTEGRATION_NAME;
 use crate::shard::Shard;
@@ -87,6 +89,7 @@ pub struct Metrics {
     http_duration: HistogramFamily<SystemMethodLabels>,
     http_retries: Family<RetryLabels, Counter>,
     http_throttled: Family<SystemLabels, Counter>,
+    concurrency_limit: Family<TargetLabels, Gauge>,
 
     // Runs.
     actions_planned: Family<KindLabels, Gauge>,
@@ -173,6 +176,7 @@ impl Metrics {
             http_duration: Family::new_with_constructor(http_histogram),
             http_retries: Family::default(),
             http_throttled: Family::default(),
+            concurrency_limit: Family::default(),
             actions_planned: Family::default(),
             actions_applied: Family::default(),
             tokens_created: Family::default(),
@@ -293,6 +297,11 @@ impl Metrics {
             "HTTP 429 Too Many Requests answers, by system",
             m.http_throttled.clone(),
         );
+        r.register(
+            "dtp_concurrency_limit",
+            "Calls allowed in flight to a target (OCM environment, SSO, Dynatrace tenant, Vault, ...): the configured maximum, less while the target throttles",
+            m.concurrency_limit.clone(),
+        );
     }
 
     /// What runs planned and did.
@@ -408,6 +417,11 @@ impl Metrics {
         self.clone()
     }
 
+    /// Observer for [`crate::clients::limit::Limits`], so the current limits are metrics.
+    pub fn limit_observer(self: &Arc<Self>) -> Arc<dyn LimitObserver> {
+        self.clone()
+    }
+
     /// Records that the loop is alive (runs do it at start and end).
     pub fn heartbeat(&self) {
         *self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
@@ -458,39 +472,6 @@ impl Metrics {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
-    }
-}
-
-impl HttpObserver for Metrics {
-    fn response(&self, system: &'static str, method: &str, status: Option<u16>, elapsed: Duration) {
-        let method = method_label(method);
-        let status_label = status.map_or(Cow::Borrowed("error"), |s| Cow::Owned(s.to_string()));
-        self.http_requests
-            .get_or_create(&RequestLabels {
-                system,
-                method,
-                status: status_label,
-            })
-            .inc();
-        self.http_duration
-            .get_or_create(&SystemMethodLabels { system, method })
-            .observe(elapsed.as_secs_f64());
-        if status == Some(429) {
-            self.http_throttled
-                .get_or_create(&SystemLabels { system })
-                .inc();
-        }
-    }
-
-    fn retry(&self, system: &'static str, status: Option<u16>) {
-        let reason = match status {
-            Some(429) => "429",
-            Some(503) => "503",
-            _ => "other",
-        };
-        self.http_retries
-            .get_or_create(&RetryLabels { system, reason })
-            .inc();
     }
 }
 

@@ -197,24 +197,15 @@ impl Metrics {
     /// `dtp_tokens_managed`: the distinct delivered token ids the plan keeps, plus the new
     /// tokens that were created and delivered, per (environment, tenant).
     fn record_tokens_managed(&self, r: &Report) {
-        let mut existing: BTreeMap<EnvTenant, BTreeSet<&str>> = BTreeMap::new();
-        for cp in &r.plan.clusters {
-            for s in &cp.secrets {
-                let key = (
-                    cp.cluster.ocm_env.as_str().to_owned(),
-                    s.tenant.as_str().to_owned(),
-                );
-                let ids = existing.entry(key).or_default();
-                ids.extend(
-                    s.keys
-                        .iter()
-                        .filter_map(|k| k.token_id.as_ref().map(|i| i.as_str())),
-                );
-            }
-        }
-        let mut tokens: BTreeMap<EnvTenant, usize> = existing
-            .into_iter()
-            .map(|(k, ids)| (k, ids.len()))
+        let mut tokens: BTreeMap<EnvTenant, usize> = r
+            .kept_tokens
+            .iter()
+            .map(|((env, tenant), ids)| {
+                (
+                    (env.as_str().to_owned(), tenant.as_str().to_owned()),
+                    ids.len(),
+                )
+            })
             .collect();
         for o in &r.outcomes {
             for a in &o.actions {

@@ -63,15 +63,18 @@ impl BundleKind {
         Value::Object(m)
     }
 
-    /// Extracts the resource list from an OCM object returned by GET.
-    pub fn resources_of(self, object: &Value) -> Resources {
-        Resources(
-            object
-                .get(self.items_field())
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-        )
+    /// Extracts the resource list from an OCM object returned by GET: absent or `null` is an
+    /// empty list; anything but a list is an error (a bundle dtp cannot read must not be
+    /// taken for an empty one and overwritten).
+    pub fn resources_of(self, object: &Value) -> Result<Resources, String> {
+        match object.get(self.items_field()) {
+            None | Some(Value::Null) => Ok(Resources::default()),
+            Some(Value::Array(items)) => Ok(Resources(items.clone())),
+            Some(_) => Err(format!(
+                "'{}' of the {self} is not a list",
+                self.items_field()
+            )),
+        }
     }
 }
 

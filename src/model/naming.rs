@@ -65,6 +65,21 @@ pub fn named_for_cluster(name: &str, cluster: &ExternalClusterId) -> bool {
     !cluster.as_str().is_empty() && split_name(name, cluster.as_str()).is_some()
 }
 
+/// Every cluster id `c` for which [`named_for_cluster`]`(name, c)` holds (usually one; a name
+/// whose parts hold `_` may fit several free-form ids). For indexing a token list by cluster.
+pub fn clusters_named(name: &str) -> Vec<&str> {
+    let Some(rest) = name.strip_prefix(TOKEN_NAME_PREFIX) else {
+        return Vec::new();
+    };
+    let Some((rest, _)) = rest.rsplit_once('_') else {
+        return Vec::new();
+    };
+    rest.match_indices('_')
+        .map(|(i, _)| &rest[i + 1..])
+        .filter(|c| !c.is_empty() && split_name(name, c).is_some())
+        .collect()
+}
+
 /// The cluster a token is named for, when its name is exactly `dtp_<name>_<uuid>_<hash>` and
 /// `<uuid>` is an OCM cluster UUID (8-4-4-4-12 hex digits). Used to find the tokens of
 /// clusters that left the fleet.
@@ -85,6 +100,21 @@ pub fn cluster_of(name: &str) -> Option<ExternalClusterId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clusters_named_are_exactly_those_named_for_cluster_holds_for() {
+        let uuid = "6f0c5e0e-4a5b-4b0e-9a57-0d2d7c1f0a11";
+        let name = format!("dtp_operator-token_{uuid}_0123456789ab");
+        assert_eq!(clusters_named(&name), vec![uuid]);
+        let free = "dtp_a_b_c_0123456789ab";
+        assert_eq!(clusters_named(free), vec!["b_c", "c"]);
+        for c in clusters_named(free) {
+            assert!(named_for_cluster(free, &ExternalClusterId::new(c)));
+        }
+        assert!(clusters_named("dtp_x_0123456789ab").is_empty());
+        assert!(clusters_named("other_a_b_0123456789ab").is_empty());
+        assert!(clusters_named("dtp_a_b_nothex").is_empty());
+    }
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()

@@ -4,7 +4,7 @@
 //! bundle must be created or patched; then collect the cluster's orphaned tokens. Each decision
 //! is a small pure function; [`plan_cluster`] strings them together.
 
-use super::{ClusterPlan, CurrentState, KeySummary, Policy, SecretSummary, TenantTokens, collect};
+use super::{ClusterPlan, ClusterState, KeySummary, Policy, SecretSummary, TenantTokens, collect};
 use crate::action::{Action, BundleWrite, CreateReason, TokenCreate, TokenDelete, TokenUpdate};
 use crate::desired::{DesiredCluster, DesiredSecretSpec, DesiredToken};
 use crate::model::bundle::{
@@ -18,27 +18,21 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// Plans one cluster, or says why it cannot be planned (a conflict between its bindings, or a
 /// read it depends on failed).
-pub(super) fn plan_cluster(
+pub fn plan_cluster(
     dc: &DesiredCluster,
-    current: &CurrentState,
+    state: &ClusterState<'_>,
     policy: &Policy,
 ) -> Result<ClusterPlan, String> {
     if let Some(conflict) = &dc.conflict {
         return Err(conflict.clone());
     }
     let c = &dc.cluster;
-    let bundle = current_bundle(c, current)?;
+    let bundle = current_bundle(c, state)?;
     let parsed = bundle.map(CurrentBundle::parse).unwrap_or_default();
     let mut b = Builder::default();
     for s in &dc.secrets {
-        let tenant = tenant_tokens(current, s)?;
-        b.secret(
-            s,
-            parsed.find(&s.name, &s.namespace),
-            tenant,
-            c,
-            current.now,
-        );
+        let tenant = tenant_tokens(state, s)?;
+        b.secret(s, parsed.find(&s.name, &s.namespace), tenant, c, state.now);
     }
     if dc.carry_over {
         b.carry_over(bundle, &dc.secrets);
@@ -46,28 +40,28 @@ pub(super) fn plan_cluster(
     let write = bundle_write(c, bundle, &b.creates, &b.desired, &b.kept);
     let referenced = b.referenced();
     let retired = b.deletes.iter().map(|d| d.id.clone()).collect();
-    b.collects = collect::orphans(c, &referenced, &retired, current, policy);
+    b.collects = collect::orphans(c, &referenced, &retired, state, policy);
     Ok(b.finish(c.clone(), write))
 }
 
 /// The cluster's current bundle (`None`: it does not exist), or the error that reading it gave.
 fn current_bundle<'a>(
     c: &ClusterRef,
-    current: &'a CurrentState,
+    state: &ClusterState<'a>,
 ) -> Result<Option<&'a Resources>, String> {
-    match current.bundles.get(&(c.ocm_env.clone(), c.id.clone())) {
+    match state.bundle {
         None => Err(format!("the {} {BUNDLE_ID} was not read", c.kind)),
-        Some(Err(e)) => Err(e.clone()),
-        Some(Ok(b)) => Ok(b.as_ref()),
+        Some(Err(e)) => Err(e.to_owned()),
+        Some(Ok(b)) => Ok(b),
     }
 }
 
 /// The token list of the Secret's tenant, or why it is not available.
 fn tenant_tokens<'a>(
-    current: &'a CurrentState,
+    state: &ClusterState<'a>,
     s: &DesiredSecretSpec,
 ) -> Result<&'a TenantTokens, String> {
-    match current.tenants.get(&s.tenant) {
+    match state.tenants.get(&s.tenant) {
         Some(Ok(t)) => Ok(t),
         Some(Err(e)) => Err(format!("Dynatrace tenant '{}': {e}", s.tenant)),
         None => Err(format!("Dynatrace tenant '{}' was not read", s.tenant)),
@@ -100,7 +94,7 @@ fn decide(
     let Some(id) = delivered_id(delivered, &t.key) else {
         return Decision::Create(CreateReason::Missing);
     };
-    let Some(dt) = tenant.by_id.get(&TokenId::new(id.clone())) else {
+    let Some(dt) = tenant.get(&TokenId::new(id.clone())) else {
         return Decision::Create(CreateReason::Deleted);
     };
     if !owned_by_dtp(&dt.name) {
@@ -162,7 +156,7 @@ fn drift(t: &DesiredToken, tenant: &crate::model::TenantId, dt: &DtToken) -> Opt
         name: t.token_name.clone(),
         scopes: t.scopes.clone(),
         current_name: dt.name.clone(),
-        current_scopes: dt.scopes.clone(),
+        current_scopes: dt.scopes.as_deref().map(<[String]>::to_vec),
     })
 }
 

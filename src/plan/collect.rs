@@ -5,22 +5,20 @@
 //! gone) are collected the same way. Every deletion of an existing token counts against the
 //! per-run budget; past it, the remaining deletions are withheld and reported.
 
-use super::{CurrentState, DepartedPlan, Plan, Policy, Withheld};
+use super::{ClusterState, DepartedPlan, Plan, Policy, Tenants, Withheld};
 use crate::action::{Action, CollectReason, TokenCollect};
 use crate::model::naming::{cluster_of, named_for_cluster};
 use crate::model::{ClusterRef, DtToken, ExternalClusterId, TenantId, TokenId};
+use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Whether a token is old enough to be collected: created more than the grace period ago.
 /// A token whose creation time is unknown is collected only when the grace period is zero.
-fn old_enough(t: &DtToken, current: &CurrentState, policy: &Policy) -> bool {
+fn old_enough(t: &DtToken, now: DateTime<Utc>, policy: &Policy) -> bool {
     if policy.orphan_grace <= chrono::Duration::zero() {
         return true;
     }
-    match (
-        t.created,
-        current.now.checked_sub_signed(policy.orphan_grace),
-    ) {
+    match (t.created, now.checked_sub_signed(policy.orphan_grace)) {
         (Some(created), Some(cutoff)) => created <= cutoff,
         _ => false,
     }
@@ -32,17 +30,17 @@ pub(super) fn orphans(
     c: &ClusterRef,
     referenced: &BTreeSet<TokenId>,
     retired: &BTreeSet<TokenId>,
-    current: &CurrentState,
+    state: &ClusterState<'_>,
     policy: &Policy,
 ) -> Vec<TokenCollect> {
     let mut out = Vec::new();
-    for (tenant, tokens) in &current.tenants {
+    for (tenant, tokens) in state.tenants {
         let Ok(tokens) = tokens else { continue };
-        for t in tokens.by_id.values() {
+        for t in tokens.named_for(&c.external_id) {
             if named_for_cluster(&t.name, &c.external_id)
                 && !referenced.contains(&t.id)
                 && !retired.contains(&t.id)
-                && old_enough(t, current, policy)
+                && old_enough(t, state.now, policy)
             {
                 out.push(collect(
                     tenant,
@@ -73,18 +71,23 @@ fn collect(
 }
 
 /// The collection of the departed clusters' tokens, per cluster in uuid order.
-pub(super) fn departed(current: &CurrentState, policy: &Policy) -> Vec<DepartedPlan> {
-    if current.departed.is_empty() {
+pub fn departed(
+    tenants: &Tenants,
+    departed: &BTreeSet<ExternalClusterId>,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Vec<DepartedPlan> {
+    if departed.is_empty() {
         return Vec::new();
     }
     let mut by_cluster: BTreeMap<ExternalClusterId, Vec<Action>> = BTreeMap::new();
-    for (tenant, tokens) in &current.tenants {
+    for (tenant, tokens) in tenants {
         let Ok(tokens) = tokens else { continue };
-        for t in tokens.by_id.values() {
+        for t in tokens.iter() {
             let Some(cluster) = cluster_of(&t.name) else {
                 continue;
             };
-            if current.departed.contains(&cluster) && old_enough(t, current, policy) {
+            if departed.contains(&cluster) && old_enough(t, now, policy) {
                 let action =
                     Action::CollectToken(collect(tenant, t, &cluster, CollectReason::Departed));
                 by_cluster.entry(cluster).or_default().push(action);

@@ -7,18 +7,22 @@
 
 mod cluster;
 mod collect;
+
+pub use cluster::plan_cluster;
+pub use collect::departed;
 #[cfg(test)]
 mod tests;
 
 use crate::action::{Action, BundleWrite, TokenCreate, TokenDelete, TokenUpdate};
 use crate::desired::{DesiredState, SkippedCluster};
 use crate::model::bundle::{DesiredSecret, Resources};
+use crate::model::naming;
 use crate::model::{
     ClusterId, ClusterRef, DtToken, ExternalClusterId, OcmEnvName, TenantId, TokenId,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The rules of collecting orphaned tokens and of deleting at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,17 +46,61 @@ impl Default for Policy {
 
 pub use crate::model::bundle::value_belongs_to;
 
-/// The tokens of one tenant, by id.
+/// The tokens of one tenant, sorted by id, with an index by the cluster each name is given
+/// for (so that finding a cluster's tokens does not scan the tenant).
 #[derive(Clone, Debug, Default)]
 pub struct TenantTokens {
-    pub by_id: BTreeMap<TokenId, DtToken>,
+    tokens: Vec<DtToken>,
+    by_cluster: HashMap<Box<str>, Vec<u32>>,
 }
 
 impl TenantTokens {
-    pub fn new(tokens: Vec<DtToken>) -> Self {
-        Self {
-            by_id: tokens.into_iter().map(|t| (t.id.clone(), t)).collect(),
+    /// The listing; of two tokens with the same id, the later one counts.
+    pub fn new(mut tokens: Vec<DtToken>) -> Self {
+        tokens.reverse();
+        tokens.sort_by(|a, b| a.id.cmp(&b.id));
+        tokens.dedup_by(|a, b| a.id == b.id);
+        tokens.shrink_to_fit();
+        let mut by_cluster: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        for (i, t) in tokens.iter().enumerate() {
+            let Ok(i) = u32::try_from(i) else { break };
+            for c in naming::clusters_named(&t.name) {
+                by_cluster.entry(c.into()).or_default().push(i);
+            }
         }
+        Self { tokens, by_cluster }
+    }
+
+    pub fn get(&self, id: &TokenId) -> Option<&DtToken> {
+        self.tokens
+            .binary_search_by(|t| t.id.cmp(id))
+            .ok()
+            .map(|i| &self.tokens[i])
+    }
+
+    /// Every token, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &DtToken> {
+        self.tokens.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The tokens named for `cluster` (`dtp_<name>_<cluster>_<hash>`), in id order.
+    pub fn named_for<'a>(
+        &'a self,
+        cluster: &ExternalClusterId,
+    ) -> impl Iterator<Item = &'a DtToken> + 'a {
+        self.by_cluster
+            .get(cluster.as_str())
+            .into_iter()
+            .flatten()
+            .map(|i| &self.tokens[*i as usize])
     }
 }
 
@@ -60,16 +108,44 @@ impl TenantTokens {
 /// not exist), or the error reading it gave.
 pub type Bundles = BTreeMap<(OcmEnvName, ClusterId), Result<Option<Resources>, String>>;
 
-/// What dtp read before planning. A read that failed is kept as its error message, so the
-/// plan can fail exactly the clusters that depend on it.
+/// Every tenant's token list, or why it could not be read.
+pub type Tenants = BTreeMap<TenantId, Result<TenantTokens, String>>;
+
+/// What dtp read before planning (the whole fleet at once; a run plans each cluster as soon
+/// as its bundle is read, from a [`ClusterState`]). A read that failed is kept as its error
+/// message, so the plan can fail exactly the clusters that depend on it.
 #[derive(Clone, Debug)]
 pub struct CurrentState {
     pub now: DateTime<Utc>,
-    pub tenants: BTreeMap<TenantId, Result<TenantTokens, String>>,
+    pub tenants: Tenants,
     pub bundles: Bundles,
     /// Clusters that left the fleet, as OCM confirms (only with `--collect-departed`): their
     /// tokens are collected.
     pub departed: BTreeSet<ExternalClusterId>,
+}
+
+impl CurrentState {
+    /// What planning `c` reads.
+    pub fn cluster(&self, c: &ClusterRef) -> ClusterState<'_> {
+        ClusterState {
+            now: self.now,
+            tenants: &self.tenants,
+            bundle: self
+                .bundles
+                .get(&(c.ocm_env.clone(), c.id.clone()))
+                .map(|r| r.as_ref().map(Option::as_ref).map_err(String::as_str)),
+        }
+    }
+}
+
+/// What planning one cluster reads: the run's time, every tenant's token list (the cluster's
+/// orphans may be in any), and the cluster's bundle as read (`None`: not read; `Some(Err)`:
+/// reading failed; `Some(Ok(None))`: it does not exist).
+#[derive(Clone, Copy, Debug)]
+pub struct ClusterState<'a> {
+    pub now: DateTime<Utc>,
+    pub tenants: &'a Tenants,
+    pub bundle: Option<Result<Option<&'a Resources>, &'a str>>,
 }
 
 /// A key of a planned Secret, for display: which token it will hold.
@@ -107,7 +183,33 @@ pub struct ClusterPlan {
     pub kept: Resources,
 }
 
+/// The existing tokens a run's plans keep delivering, per (OCM environment, tenant): the
+/// `dtp_tokens_managed` metric, gathered as clusters are planned.
+pub type KeptTokens = BTreeMap<(OcmEnvName, TenantId), BTreeSet<TokenId>>;
+
 impl ClusterPlan {
+    /// Adds the existing tokens this plan's Secrets hold to `kept`.
+    pub fn keep_into(&self, kept: &mut KeptTokens) {
+        for s in &self.secrets {
+            let ids = kept
+                .entry((self.cluster.ocm_env.clone(), s.tenant.clone()))
+                .or_default();
+            ids.extend(s.keys.iter().filter_map(|k| k.token_id.clone()));
+        }
+    }
+
+    /// Drops what only the delivery needs (the Secrets to write, with their token values, and
+    /// the carried-over resources), and for a cluster with nothing to do also what only a
+    /// change is shown with (the Secret summaries): what is left describes the plan.
+    pub fn compact(&mut self) {
+        self.desired = Vec::new();
+        self.kept = Resources::default();
+        if self.is_noop() {
+            self.secrets = Vec::new();
+            self.carried_over = Vec::new();
+        }
+    }
+
     pub fn is_noop(&self) -> bool {
         self.actions.is_empty()
     }
@@ -207,26 +309,44 @@ impl Plan {
     }
 }
 
-/// Computes the plan.
+/// Computes the whole plan at once (for a [`CurrentState`] read beforehand).
 pub fn plan(desired: &DesiredState, current: &CurrentState, policy: &Policy) -> Plan {
-    let mut out = Plan {
-        skipped: desired.skipped.clone(),
-        max_deletions: policy.max_deletions,
-        ..Plan::default()
-    };
+    let mut clusters = Vec::new();
+    let mut failed = Vec::new();
     for dc in &desired.clusters {
-        match cluster::plan_cluster(dc, current, policy) {
-            Ok(cp) => out.clusters.push(cp),
-            Err(error) => out.failed.push(ClusterFailure {
+        match cluster::plan_cluster(dc, &current.cluster(&dc.cluster), policy) {
+            Ok(cp) => clusters.push(cp),
+            Err(error) => failed.push(ClusterFailure {
                 cluster: dc.cluster.clone(),
                 error,
             }),
         }
     }
-    out.clusters.sort_by(|a, b| a.cluster.cmp(&b.cluster));
-    out.failed.sort_by(|a, b| a.cluster.cmp(&b.cluster));
-    out.skipped.sort_by(|a, b| a.cluster.cmp(&b.cluster));
-    out.departed = collect::departed(current, policy);
+    let departed = collect::departed(&current.tenants, &current.departed, current.now, policy);
+    assemble(clusters, failed, desired.skipped.clone(), departed, policy)
+}
+
+/// The plan of a run from its parts, planned one by one: in a deterministic order (clusters
+/// by environment and id, departed clusters by uuid), with the deletion budget applied over
+/// the whole (the same deletions are withheld however the parts were found).
+pub fn assemble(
+    mut clusters: Vec<ClusterPlan>,
+    mut failed: Vec<ClusterFailure>,
+    mut skipped: Vec<SkippedCluster>,
+    departed: Vec<DepartedPlan>,
+    policy: &Policy,
+) -> Plan {
+    clusters.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    failed.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    skipped.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    let mut out = Plan {
+        clusters,
+        failed,
+        skipped,
+        departed,
+        withheld: Vec::new(),
+        max_deletions: policy.max_deletions,
+    };
     collect::enforce_budget(&mut out, policy.max_deletions);
     out
 }

@@ -59,7 +59,9 @@ impl World {
 
     /// A token in Dynatrace (enabled, no expiry, scopes as given).
     fn token(self, tenant: &str, id: &str, name: &str, scopes: &[&str]) -> Self {
-        self.token_with(tenant, id, name, |t| t.scopes = Some(strings(scopes)))
+        self.token_with(tenant, id, name, |t| {
+            t.scopes = Some(strings(scopes).into())
+        })
     }
 
     fn token_with(
@@ -369,7 +371,7 @@ fn a_drifted_token_is_updated_without_a_bundle_write() {
             &tid("op"),
             "dtp_operator-token_external_id_a_oldhash0000",
             |t| {
-                t.scopes = Some(strings(&["entities.read"]));
+                t.scopes = Some(strings(&["entities.read"]).into());
             },
         )
         .plan();

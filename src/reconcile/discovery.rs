@@ -1,34 +1,28 @@
-//! The discovery phase: in every OCM environment (concurrently), read the client secret, log
-//! in to SSO and find the labelled, managed, ready clusters; then keep this shard's clusters
-//! and those the `--cluster` filter names. An environment that fails is a [`Failure`] and the
-//! others go on.
+//! The discovery phase: in every OCM environment (each in its own task, so that they all make
+//! progress while the run works on the clusters already found), read the client secret, log
+//! in to SSO and find the labelled, managed, ready clusters. [`Found`] keeps this shard's
+//! clusters and those the `--cluster` filter names, as each environment's arrive. An
+//! environment that fails is a [`Failure`] and the others go on.
 
 use super::inputs::Inputs;
 use super::{Dependencies, Failure, RunOptions};
-use crate::clients::Ocm;
-use crate::model::{DiscoveredCluster, OcmEnvName, OcmEnvironment};
+use crate::clients::{Connector, Ocm, SecretReader};
+use crate::config::Filters;
+use crate::model::{DiscoveredCluster, ExternalClusterId, OcmEnvName, OcmEnvironment};
 use crate::progress::Stage;
-use std::collections::BTreeMap;
+use crate::shard::Shard;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, info_span, warn};
 
-/// What discovery found.
-pub struct Found {
-    /// The clusters this run serves, with their OCM environment.
-    pub clusters: Vec<(OcmEnvName, DiscoveredCluster)>,
-    /// Labelled clusters of this shard (before the `--cluster` filter).
-    pub clusters_discovered: usize,
-    /// Every discovered cluster, in every shard (before any filter).
-    pub seen: std::collections::BTreeSet<crate::model::ExternalClusterId>,
-    /// The OCM client of every environment whose discovery succeeded.
-    pub ocm: BTreeMap<OcmEnvName, Arc<dyn Ocm>>,
-    pub env_failures: Vec<Failure>,
-    pub problems: Vec<Failure>,
-    /// `--cluster` filters that matched no labelled cluster.
-    pub unmatched_filters: Vec<String>,
-}
+/// One environment's discovery: its client and clusters, or why it failed.
+pub(super) type EnvFound =
+    Result<(OcmEnvName, Arc<dyn Ocm>, crate::model::Discovery), Box<Failure>>;
 
-pub(super) async fn discover(inputs: &Inputs, deps: &Dependencies, opts: &RunOptions) -> Found {
+/// Starts the discovery of every OCM environment the filters allow, each in its own task;
+/// the set yields them as they finish (dropping it stops them).
+pub(super) fn spawn(inputs: &Inputs, deps: &Dependencies, opts: &RunOptions) -> JoinSet<EnvFound> {
     let filters = &opts.filters;
     let envs: Vec<&OcmEnvironment> = inputs
         .data
@@ -37,64 +31,43 @@ pub(super) async fn discover(inputs: &Inputs, deps: &Dependencies, opts: &RunOpt
         .filter(|e| filters.ocm_envs.is_empty() || filters.ocm_envs.contains(&e.name))
         .collect();
     opts.progress.start(Stage::Discovery, envs.len());
-    let results = futures::future::join_all(envs.iter().map(|env| {
+    let mut set = JoinSet::new();
+    for env in envs {
         let span = info_span!("ocm_env", ocm_env = %env.name);
-        async {
-            let r = discover_env(env, inputs, deps).await;
-            opts.progress.advance(Stage::Discovery);
-            r
-        }
-        .instrument(span)
-    }))
-    .await;
-    let mut found = Found {
-        clusters: Vec::new(),
-        clusters_discovered: 0,
-        seen: Default::default(),
-        ocm: BTreeMap::new(),
-        env_failures: Vec::new(),
-        problems: Vec::new(),
-        unmatched_filters: Vec::new(),
-    };
-    for r in results {
-        match r {
-            Ok((env, ocm, d)) => {
-                found
-                    .problems
-                    .extend(d.problems.into_iter().map(|problem| Failure::Discovery {
-                        env: env.clone(),
-                        problem,
-                    }));
-                found
-                    .clusters
-                    .extend(d.clusters.into_iter().map(|c| (env.clone(), c)));
-                found.ocm.insert(env, ocm);
+        let (env, secrets, connector, progress) = (
+            env.clone(),
+            inputs.secrets.clone(),
+            deps.connector.clone(),
+            opts.progress.clone(),
+        );
+        set.spawn(
+            async move {
+                let r = discover_env(&env, &secrets, &connector).await;
+                progress.advance(Stage::Discovery);
+                r
             }
-            Err(f) => {
-                error!(error = %f, "OCM environment failed");
-                found.env_failures.push(f);
-            }
-        }
+            .instrument(span),
+        );
     }
-    keep_served(&mut found, opts);
-    found
+    set
 }
 
 async fn discover_env(
     env: &OcmEnvironment,
-    inputs: &Inputs,
-    deps: &Dependencies,
-) -> Result<(OcmEnvName, Arc<dyn Ocm>, crate::model::Discovery), Failure> {
-    let fail = |error: String| Failure::OcmEnvironment {
-        env: env.name.clone(),
-        error,
+    secrets: &Arc<dyn SecretReader>,
+    connector: &Arc<dyn Connector>,
+) -> EnvFound {
+    let fail = |error: String| {
+        Box::new(Failure::OcmEnvironment {
+            env: env.name.clone(),
+            error,
+        })
     };
-    let secret = inputs
-        .secrets
+    let secret = secrets
         .read(&env.access_token_client_secret)
         .await
         .map_err(|e| fail(format!("client secret: {e}")))?;
-    let ocm = deps.connector.ocm(env, secret);
+    let ocm = connector.ocm(env, secret);
     let d = ocm
         .discover_clusters()
         .await
@@ -107,38 +80,79 @@ async fn discover_env(
     Ok((env.name.clone(), ocm, d))
 }
 
-/// Keeps this shard's clusters, then those the `--cluster` filter names (noting filters that
-/// matched nothing).
-fn keep_served(found: &mut Found, opts: &RunOptions) {
-    found.seen = found
-        .clusters
-        .iter()
-        .map(|(_, c)| c.external_id.clone())
-        .collect();
-    let shard = opts.shard;
-    if shard.count > 1 {
-        found.clusters.retain(|(_, c)| shard.owns(&c.external_id));
-        info!(
-            shard = shard.id,
-            shards = shard.count,
-            clusters = found.clusters.len(),
-            "clusters of this shard"
-        );
-    }
-    found.clusters_discovered = found.clusters.len();
-    let wanted = &opts.filters.clusters;
-    if wanted.is_empty() {
-        return;
-    }
-    for f in wanted {
-        if !found.clusters.iter().any(|(_, c)| matches_filter(c, f)) {
-            warn!(cluster = %f, "--cluster matched no labelled, managed and ready cluster");
-            found.unmatched_filters.push(f.clone());
+/// What discovery found, so far.
+#[derive(Default)]
+pub struct Found {
+    /// Labelled clusters of this shard (before the `--cluster` filter).
+    pub clusters_discovered: usize,
+    /// Every discovered cluster, in every shard (before any filter).
+    pub seen: BTreeSet<ExternalClusterId>,
+    /// The OCM client of every environment whose discovery succeeded.
+    pub ocm: BTreeMap<OcmEnvName, Arc<dyn Ocm>>,
+    pub env_failures: Vec<Failure>,
+    pub problems: Vec<Failure>,
+    /// `--cluster` filters that matched some labelled cluster.
+    matched: BTreeSet<String>,
+}
+
+impl Found {
+    /// Takes in one environment's discovery; returns the clusters this run serves: this
+    /// shard's, and of those, the ones the `--cluster` filter names.
+    pub(super) fn add(
+        &mut self,
+        found: EnvFound,
+        shard: Shard,
+        filters: &Filters,
+    ) -> Option<(OcmEnvName, Arc<dyn Ocm>, Vec<DiscoveredCluster>)> {
+        let (env, ocm, d) = match found {
+            Ok(f) => f,
+            Err(f) => {
+                error!(error = %f, "OCM environment failed");
+                self.env_failures.push(*f);
+                return None;
+            }
+        };
+        self.problems
+            .extend(d.problems.into_iter().map(|problem| Failure::Discovery {
+                env: env.clone(),
+                problem,
+            }));
+        self.seen
+            .extend(d.clusters.iter().map(|c| c.external_id.clone()));
+        let mut clusters = d.clusters;
+        if shard.count > 1 {
+            clusters.retain(|c| shard.owns(&c.external_id));
+            info!(ocm_env = %env, shard = shard.id, shards = shard.count, clusters = clusters.len(), "clusters of this shard");
         }
+        self.clusters_discovered += clusters.len();
+        if !filters.clusters.is_empty() {
+            clusters.retain(|c| {
+                let hits: Vec<&String> = filters
+                    .clusters
+                    .iter()
+                    .filter(|f| matches_filter(c, f))
+                    .collect();
+                self.matched.extend(hits.iter().map(|f| (*f).clone()));
+                !hits.is_empty()
+            });
+        }
+        self.ocm.insert(env.clone(), ocm.clone());
+        Some((env, ocm, clusters))
     }
-    found
-        .clusters
-        .retain(|(_, c)| wanted.iter().any(|f| matches_filter(c, f)));
+
+    /// Once every environment is in: the `--cluster` filters that matched nothing.
+    pub(super) fn unmatched_filters(&self, filters: &Filters) -> Vec<String> {
+        let unmatched: Vec<String> = filters
+            .clusters
+            .iter()
+            .filter(|f| !self.matched.contains(*f))
+            .cloned()
+            .collect();
+        for f in &unmatched {
+            warn!(cluster = %f, "--cluster matched no labelled, managed and ready cluster");
+        }
+        unmatched
+    }
 }
 
 fn matches_filter(c: &DiscoveredCluster, f: &str) -> bool {

@@ -41,7 +41,7 @@ pub(super) async fn read(deps: &Dependencies, filters: &Filters) -> Result<Input
     for name in &filters.ocm_envs {
         if !data.ocm_environments.iter().any(|e| &e.name == name) {
             return Err(RunError::Config(format!(
-                "--ocm-env '{name}': no such OCM environment in app-interface"
+                "--ocm-env (DTP_OCM_ENV) '{name}': no such OCM environment in app-interface"
             )));
         }
     }

@@ -1,32 +1,38 @@
-//! One reconcile run, as named phases: [`inputs`] (app-interface, validation, the secret
-//! reader), [`discovery`] (labelled clusters in every OCM environment, then the shard and
-//! `--cluster` filters), the desired state ([`crate::desired`]), the current state
-//! ([`crate::current`]), the plan ([`crate::plan`]), the apply ([`crate::apply`], skipped in a
-//! dry-run: the mode is checked here and nowhere else) and the [`Report`]. Failures are
-//! isolated: an OCM environment, a tenant or a cluster that fails is recorded and the rest goes
-//! on. Dependencies arrive through [`Dependencies`], so this module builds no client.
+//! One reconcile run: [`inputs`] (app-interface, validation, the secret reader), then at
+//! once [`discovery`] of every OCM environment, every tenant's token list
+//! ([`crate::current::tenants`]) and the [`pipeline`] that reads, plans
+//! ([`crate::plan::plan_cluster`]) and delivers ([`crate::apply::deliver`]) each served
+//! cluster as soon as it can; then the whole plan in a deterministic order, the departed
+//! clusters, the deletions the budget allows ([`crate::apply::finish`]) and the [`Report`].
+//! A dry-run goes the same way without delivering or deleting: the mode is checked here and
+//! nowhere else. Failures are isolated: an OCM environment, a tenant or a cluster that fails
+//! is recorded and the rest goes on. Dependencies arrive through [`Dependencies`], so this
+//! module builds no client.
 
 mod discovery;
 mod inputs;
+mod log;
+mod pipeline;
 mod report;
 
 pub use inputs::load_and_validate;
 pub use report::{Failure, Report};
 
-use crate::action::Action;
 use crate::apply::{self, Writers};
 use crate::clients::appinterface::AppInterfaceError;
 use crate::clients::vault::SecretError;
 use crate::clients::{AppInterfaceSource, Connector, SecretBackend};
 use crate::config::{Filters, Mode, default_concurrency};
+use crate::model::ClusterRef;
 use crate::model::validate::Problem;
-use crate::model::{BUNDLE_ID, ClusterRef};
 use crate::plan::{self, Plan, Policy};
-use crate::progress::{Progress, Stage};
+use crate::progress::Progress;
 use crate::shard::Shard;
 use crate::{current, desired};
+use futures::{FutureExt, StreamExt};
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -115,33 +121,56 @@ pub async fn run(deps: &Dependencies, opts: &RunOptions) -> Result<Report, RunEr
 async fn run_phases(deps: &Dependencies, opts: &RunOptions) -> Result<Report, RunError> {
     let started = Instant::now();
     let inputs = inputs::read(deps, &opts.filters).await?;
-    let found = discovery::discover(&inputs, deps, opts).await;
-    let desired = desired::desired_state(&inputs.data, &found.clusters);
-    log_desired(&desired);
-    let secrets = &inputs.secrets;
-    let tenants = current::tenants(
-        &inputs.data.dynatrace_environments,
-        secrets,
-        &deps.connector,
-        opts.concurrency,
-        &opts.progress,
-    )
-    .await;
-    let bundles = current::bundles(&desired, &found.ocm, opts.concurrency, &opts.progress).await;
-    let tenant_failures = tenant_failures(&tenants.tokens);
-    let (departed, departed_failure) = departed(&found, &tenants.tokens, opts).await;
-    let current = current::state(tenants.tokens, bundles, departed);
-    let plan = plan::plan(&desired, &current, &opts.policy);
-    log_plan(&plan, opts.mode);
-    let writers = Writers {
-        ocm: found.ocm,
-        dynatrace: tenants.clients,
+    let tenants = spawn_tenants(&inputs, deps, opts);
+    let envs = discovery::spawn(&inputs, deps, opts);
+    let catalog = desired::Catalog::new(&inputs.data);
+    let found = Mutex::new(discovery::Found::default());
+    let pipeline = pipeline::Pipeline {
+        catalog: &catalog,
+        tenants: tenants.clone(),
+        opts,
+        deliver: !opts.mode.is_dry_run(),
+        kept: Mutex::default(),
     };
-    let (applied, not_started) = apply_unless_dry_run(&plan, &writers, opts).await;
+    let served = pipeline.run(envs, &found).await;
+    let found = found.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let tenants = tenants.await;
+    let (gone, departed_failure) = departed(&found, &tenants.tokens, opts).await;
+    let departed = plan::departed(&tenants.tokens, &gone, tenants.now, &opts.policy);
+    let plan = plan::assemble(
+        served.clusters,
+        served.failed,
+        served.skipped,
+        departed,
+        &opts.policy,
+    );
+    log_withheld(&plan);
+    let mut applied = apply::Applied::default();
+    let mut not_started = served.unread;
+    if !opts.mode.is_dry_run() {
+        not_started.extend(
+            finish(
+                &plan,
+                served.deliveries,
+                &found.ocm,
+                &tenants,
+                &mut applied,
+                opts,
+            )
+            .await,
+        );
+    }
+    if !not_started.is_empty() {
+        warn!(
+            clusters = not_started.len(),
+            "run stopped before every cluster was reconciled"
+        );
+    }
     Ok(Report {
         mode: opts.mode,
         bundle_sha: inputs.data.bundle_sha.clone(),
         clusters_discovered: found.clusters_discovered,
+        unmatched_filters: found.unmatched_filters(&opts.filters),
         plan,
         outcomes: applied.clusters,
         departed: applied.departed,
@@ -151,12 +180,88 @@ async fn run_phases(deps: &Dependencies, opts: &RunOptions) -> Result<Report, Ru
             .chain(departed_failure)
             .collect(),
         discovery_problems: found.problems,
-        tenant_failures,
-        unmatched_filters: found.unmatched_filters,
+        tenant_failures: tenant_failures(&tenants.tokens),
         not_started,
+        kept_tokens: served.kept,
         shard: opts.shard,
         duration: started.elapsed(),
     })
+}
+
+/// Reads every tenant's token list in a task of its own (so it progresses while discovery
+/// runs); every cluster of the pipeline awaits the one result. Dropping the last handle
+/// stops the task.
+fn spawn_tenants(
+    inputs: &inputs::Inputs,
+    deps: &Dependencies,
+    opts: &RunOptions,
+) -> pipeline::SharedTenants {
+    let envs = inputs.data.dynatrace_environments.clone();
+    let (secrets, connector) = (inputs.secrets.clone(), deps.connector.clone());
+    let (concurrency, progress) = (opts.concurrency, opts.progress.clone());
+    let task_envs = envs.clone();
+    let task =
+        tokio::spawn(
+            async move {
+                current::tenants(&task_envs, &secrets, &connector, concurrency, &progress).await
+            }
+            .in_current_span(),
+        );
+    let task = tokio_util::task::AbortOnDropHandle::new(task);
+    async move {
+        let tenants = task.await.unwrap_or_else(|e| {
+            let error = format!("internal error: the token-list task failed: {e}");
+            current::Tenants::default().failed_all(&envs, &error)
+        });
+        Arc::new(tenants)
+    }
+    .boxed()
+    .shared()
+}
+
+/// The rest of a real run, once the plan is whole: every delivered cluster's deletions (as
+/// the budget allows), the changed clusters the run stopped before, then the departed
+/// clusters' collection. Returns the clusters not started.
+async fn finish(
+    plan: &Plan,
+    mut deliveries: HashMap<(crate::model::OcmEnvName, crate::model::ClusterId), apply::Delivery>,
+    ocm: &BTreeMap<crate::model::OcmEnvName, Arc<dyn crate::clients::Ocm>>,
+    tenants: &current::Tenants,
+    applied: &mut apply::Applied,
+    opts: &RunOptions,
+) -> Vec<ClusterRef> {
+    let mut todo = Vec::new();
+    let mut not_started = Vec::new();
+    for (i, cp) in plan.changes().enumerate() {
+        let key = (cp.cluster.ocm_env.clone(), cp.cluster.id.clone());
+        match (deliveries.remove(&key), ocm.get(&cp.cluster.ocm_env)) {
+            (Some(d), Some(o)) => todo.push((i, cp, d, o.clone())),
+            _ => not_started.push((i, apply::not_started(cp))),
+        }
+    }
+    let mut outcomes: Vec<(usize, apply::ClusterOutcome)> = futures::stream::iter(todo)
+        .map(|(i, cp, d, o)| async move {
+            let w = Writers {
+                ocm: o.as_ref(),
+                dynatrace: &tenants.clients,
+            };
+            let span = info_span!("cluster", ocm_env = %cp.cluster.ocm_env, cluster_id = %cp.cluster.id, cluster_uuid = %cp.cluster.external_id);
+            (i, apply::finish(cp, d, w, &opts.cancel, &opts.abort).instrument(span).await)
+        })
+        .buffer_unordered(opts.concurrency.get())
+        .collect()
+        .await;
+    let refs: Vec<ClusterRef> = not_started.iter().map(|(_, o)| o.cluster.clone()).collect();
+    outcomes.extend(not_started);
+    outcomes.sort_by_key(|(i, _)| *i);
+    applied.clusters = outcomes
+        .into_iter()
+        .map(|(_, o)| o)
+        .filter(|o| o.started)
+        .collect();
+    applied.departed =
+        apply::collect_departed(&plan.departed, &tenants.clients, &opts.cancel).await;
+    refs
 }
 
 /// The clusters that left the fleet, with `--collect-departed` only, and only when every OCM
@@ -164,7 +269,7 @@ async fn run_phases(deps: &Dependencies, opts: &RunOptions) -> Result<Report, Ru
 /// environment failure and nothing is collected.
 async fn departed(
     found: &discovery::Found,
-    tokens: &std::collections::BTreeMap<crate::model::TenantId, Result<plan::TenantTokens, String>>,
+    tokens: &plan::Tenants,
     opts: &RunOptions,
 ) -> (
     std::collections::BTreeSet<crate::model::ExternalClusterId>,
@@ -197,40 +302,7 @@ async fn departed(
     }
 }
 
-/// Applies the plan, unless this is a dry-run: the one place the mode is checked. Returns the
-/// outcomes of the clusters that were applied and the clusters that were not started.
-async fn apply_unless_dry_run(
-    plan: &Plan,
-    writers: &Writers,
-    opts: &RunOptions,
-) -> (apply::Applied, Vec<ClusterRef>) {
-    if opts.mode.is_dry_run() || plan.is_empty() {
-        return Default::default();
-    }
-    let stop = apply::Stop {
-        cancel: opts.cancel.clone(),
-        abort: opts.abort.clone(),
-    };
-    opts.progress.start(Stage::Apply, plan.changes().count());
-    let mut applied =
-        apply::apply(plan, writers, opts.concurrency.get(), &stop, &opts.progress).await;
-    let (done, skipped): (Vec<_>, Vec<_>) = std::mem::take(&mut applied.clusters)
-        .into_iter()
-        .partition(|o| o.started);
-    applied.clusters = done;
-    let not_started: Vec<ClusterRef> = skipped.into_iter().map(|o| o.cluster).collect();
-    if !not_started.is_empty() {
-        warn!(
-            clusters = not_started.len(),
-            "run stopped before every cluster was reconciled"
-        );
-    }
-    (applied, not_started)
-}
-
-fn tenant_failures(
-    tokens: &std::collections::BTreeMap<crate::model::TenantId, Result<plan::TenantTokens, String>>,
-) -> Vec<Failure> {
+fn tenant_failures(tokens: &plan::Tenants) -> Vec<Failure> {
     tokens
         .iter()
         .filter_map(|(tenant, r)| {
@@ -242,40 +314,14 @@ fn tenant_failures(
         .collect()
 }
 
-/// A warning per skipped cluster and per ignored label.
-fn log_desired(desired: &desired::DesiredState) {
-    for s in &desired.skipped {
-        warn!(ocm_env = %s.cluster.ocm_env, cluster_id = %s.cluster.id, reason = %s.reason, "skipping cluster");
-    }
-    for c in &desired.clusters {
-        for n in &c.notes {
-            warn!(ocm_env = %c.cluster.ocm_env, cluster_id = %c.cluster.id, label = %n.label, "{}", n.message);
-        }
-    }
-}
-
-/// One log line per planned action, derived from the action.
-fn log_plan(plan: &Plan, mode: Mode) {
-    let dry_run = mode.is_dry_run();
-    for cp in plan.changes() {
-        let c = &cp.cluster;
-        let _g = info_span!("cluster", ocm_env = %c.ocm_env, cluster_id = %c.id, cluster_uuid = %c.external_id).entered();
-        for a in &cp.actions {
-            let planned = a.kind().label();
-            match a {
-                Action::CreateBundle(b) | Action::PatchBundle(b) => {
-                    info!(planned, dry_run, kind = %b.kind, reasons = %b.reasons.join("; "), "plan: write {BUNDLE_ID}");
-                }
-                Action::CreateToken(_)
-                | Action::UpdateToken(_)
-                | Action::DeleteToken(_)
-                | Action::CollectToken(_) => {
-                    info!(planned, dry_run, "plan: {}", a.describe());
-                }
-            }
-        }
-    }
-    for f in &plan.failed {
-        error!(ocm_env = %f.cluster.ocm_env, cluster_id = %f.cluster.id, error = %f.error, "cluster cannot be reconciled");
+/// An error per deletion the budget withheld (each is a failure of the run).
+fn log_withheld(plan: &Plan) {
+    for w in &plan.withheld {
+        error!(
+            cluster = %w.cluster,
+            max_deletions = plan.max_deletions,
+            "deletion withheld (--max-deletions): {}",
+            w.action.describe()
+        );
     }
 }

@@ -88,6 +88,9 @@ pub struct Report {
     /// Clusters with planned changes that were not started because the run was cancelled
     /// (time limit or shutdown).
     pub not_started: Vec<ClusterRef>,
+    /// The existing tokens the plans keep delivering, per (environment, tenant).
+    #[serde(skip)]
+    pub kept_tokens: crate::plan::KeptTokens,
     /// The shard this run served.
     #[serde(skip)]
     pub shard: Shard,

@@ -169,7 +169,7 @@ fn missing_or_invalid_servers_are_refused_naming_the_key() {
     let e = parse_err("[graphql]\nserver = \"ftp://user:pw@host/graphql\"\n", None);
     assert_eq!(
         e,
-        "config.toml: [graphql] server must be an http or https URL"
+        "config.toml: [graphql] server must not carry credentials (user info in the URL)"
     );
     assert!(!e.contains("pw"), "{e}");
     let e = parse_err(

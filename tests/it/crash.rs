@@ -57,8 +57,18 @@ async fn a_sigkill_at_any_point_of_an_apply_is_repaired_by_the_next_runs() {
     let points: [(&str, &str, &str, usize); 4] = [
         ("before any write", "GET", "/external_configuration/", 1),
         ("between token creates", "POST", "/apiTokens", 2),
-        ("between create and delivery", "POST", "/external_configuration/", 1),
-        ("after delivery, before deleting replaced tokens", "DELETE", "/apiTokens/", 1),
+        (
+            "between create and delivery",
+            "POST",
+            "/external_configuration/",
+            1,
+        ),
+        (
+            "after delivery, before deleting replaced tokens",
+            "DELETE",
+            "/apiTokens/",
+            1,
+        ),
     ];
     for (point, method, path, n) in points {
         let f = Fleet::start().await;
@@ -76,7 +86,10 @@ async fn a_sigkill_at_any_point_of_an_apply_is_repaired_by_the_next_runs() {
         }
         f.sandbox.control.add_fault(rule);
         let child = f.spawn(APPLY, &[]);
-        wait_until(point, Duration::from_secs(60), || arrived(&f, method, path, n)).await;
+        wait_until(point, Duration::from_secs(60), || {
+            arrived(&f, method, path, n)
+        })
+        .await;
         sigkill(&child);
         let (code, _, _) = finish(child, Duration::from_secs(10)).await;
         assert_eq!(code, -1, "{point}: killed by a signal");
@@ -201,7 +214,10 @@ async fn sigterm_with_a_write_in_flight_longer_than_the_grace_leaves_no_undelive
     .await;
     sigterm(&child);
     let (code, out, took) = finish(child, Duration::from_secs(30)).await;
-    assert!(took < Duration::from_secs(15), "exited after the grace period: {took:?}");
+    assert!(
+        took < Duration::from_secs(15),
+        "exited after the grace period: {took:?}"
+    );
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("aborted"), "{out}");
     let rolled_back = f
@@ -219,5 +235,8 @@ async fn sigterm_with_a_write_in_flight_longer_than_the_grace_leaves_no_undelive
         .filter(|id| !delivered.contains(*id))
         .cloned()
         .collect();
-    assert!(undelivered.is_empty(), "created but undelivered: {undelivered:?}");
+    assert!(
+        undelivered.is_empty(),
+        "created but undelivered: {undelivered:?}"
+    );
 }

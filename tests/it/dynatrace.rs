@@ -508,7 +508,11 @@ async fn a_server_that_always_answers_429_with_retry_after_is_given_up_on() {
 
     let err = result.unwrap_err();
     assert!(err.is_too_many_requests(), "{err}");
-    assert_eq!(h.requests("GET").len(), 1 + fast_retries().max_retries);
+    // Throttled answers have their own retry budget, on top of the one for other failures.
+    assert_eq!(
+        h.requests("GET").len(),
+        1 + fast_retries().max_throttled_retries
+    );
 }
 
 #[tokio::test]

@@ -56,7 +56,12 @@ fn every_token_delivered(h: &Harness, tenant: &str) {
         .collect();
     for t in h.sandbox.dynatrace().tokens(tenant) {
         if t.name.starts_with("dtp_") {
-            assert!(ids.contains(&t.id), "token {} ({}) is not delivered", t.id, t.name);
+            assert!(
+                ids.contains(&t.id),
+                "token {} ({}) is not delivered",
+                t.id,
+                t.name
+            );
         }
     }
 }
@@ -83,11 +88,18 @@ async fn a_delivery_applied_while_the_client_saw_a_502_or_a_reset_keeps_its_toke
         h.sandbox.control.add_fault(rule.clone());
         let (report, writes) = h.apply_with(RunOptions::default()).await;
         assert_eq!(report.exit_code(), 0, "{rule:?}: {:?}", report.errors());
-        assert!(token_writes(&writes, "dt_tenant_a", "DELETE").is_empty(), "{rule:?}: {writes:?}");
+        assert!(
+            token_writes(&writes, "dt_tenant_a", "DELETE").is_empty(),
+            "{rule:?}: {writes:?}"
+        );
         every_token_delivered(&h, "dt_tenant_a");
         assert!(h.sandbox.ocm_env(ENV).service_logs().is_empty());
         let (report, writes) = h.run_writes(false).await;
-        assert_eq!((report.exit_code(), writes.len()), (0, 0), "converged: {writes:?}");
+        assert_eq!(
+            (report.exit_code(), writes.len()),
+            (0, 0),
+            "converged: {writes:?}"
+        );
     }
 }
 
@@ -101,14 +113,23 @@ async fn a_delivery_not_applied_after_a_5xx_deletes_its_tokens_without_a_service
     let (report, writes) = h.apply_with(RunOptions::default()).await;
     assert_eq!(report.exit_code(), 1);
     assert!(h.syncset("cluster_a").is_none());
-    assert_eq!(token_writes(&writes, "dt_tenant_a", "DELETE").len(), 2, "{writes:?}");
+    assert_eq!(
+        token_writes(&writes, "dt_tenant_a", "DELETE").len(),
+        2,
+        "{writes:?}"
+    );
     assert!(h.sandbox.dynatrace().tokens("dt_tenant_a").is_empty());
     assert!(
         h.sandbox.ocm_env(ENV).service_logs().is_empty(),
         "a server failure is not the cluster owner's to act on"
     );
     let (report, _) = h.run_writes(false).await;
-    assert_eq!(report.exit_code(), 0, "the next run delivers: {:?}", report.errors());
+    assert_eq!(
+        report.exit_code(),
+        0,
+        "the next run delivers: {:?}",
+        report.errors()
+    );
 }
 
 #[tokio::test]
@@ -155,7 +176,11 @@ async fn losing_a_create_race_to_another_run_is_quiet() {
     let ((report, writes), (op, ing)) = tokio::join!(h.apply_with(RunOptions::default()), other);
     assert_eq!(report.exit_code(), 0, "{:?}", report.errors());
     assert_eq!(token_writes(&writes, "dt_tenant_a", "POST").len(), 2);
-    assert_eq!(token_writes(&writes, "dt_tenant_a", "DELETE").len(), 2, "own tokens deleted");
+    assert_eq!(
+        token_writes(&writes, "dt_tenant_a", "DELETE").len(),
+        2,
+        "own tokens deleted"
+    );
     assert!(h.sandbox.ocm_env(ENV).service_logs().is_empty());
     let left: Vec<String> = h
         .sandbox
@@ -173,9 +198,23 @@ async fn an_orphan_left_by_a_crash_is_collected_after_delivery() {
     let mut w = one_cluster();
     // A token of this cluster that no Secret references (a crash between create and
     // delivery, by dtp or by the Python integration).
-    dt_token(&mut w, "dt_tenant_a", &tid("ghost"), OPERATOR_NAME, &tval("ghost"), &OPERATOR_SCOPES);
+    dt_token(
+        &mut w,
+        "dt_tenant_a",
+        &tid("ghost"),
+        OPERATOR_NAME,
+        &tval("ghost"),
+        &OPERATOR_SCOPES,
+    );
     // And one of another name, and one of another cluster: never touched.
-    dt_token(&mut w, "dt_tenant_a", &tid("mine"), "my-own-token", &tval("mine"), &OPERATOR_SCOPES);
+    dt_token(
+        &mut w,
+        "dt_tenant_a",
+        &tid("mine"),
+        "my-own-token",
+        &tval("mine"),
+        &OPERATOR_SCOPES,
+    );
     dt_token(
         &mut w,
         "dt_tenant_a",
@@ -195,7 +234,13 @@ async fn an_orphan_left_by_a_crash_is_collected_after_delivery() {
     let deletes = token_writes(&writes, "dt_tenant_a", "DELETE");
     assert_eq!(deletes.len(), 1, "{writes:?}");
     assert!(deletes[0].path.ends_with(&tid("ghost")));
-    let names: Vec<String> = h.sandbox.dynatrace().tokens("dt_tenant_a").into_iter().map(|t| t.name).collect();
+    let names: Vec<String> = h
+        .sandbox
+        .dynatrace()
+        .tokens("dt_tenant_a")
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     assert!(names.contains(&"my-own-token".to_owned()));
     assert!(names.contains(&"dtp_operator-token_external_id_zz_1b6c3b9a7248".to_owned()));
     every_token_delivered_but(&h, &["dtp_operator-token_external_id_zz_1b6c3b9a7248"]);
@@ -211,7 +256,12 @@ fn every_token_delivered_but(h: &Harness, foreign: &[&str]) {
         .collect();
     for t in h.sandbox.dynatrace().tokens("dt_tenant_a") {
         if t.name.starts_with("dtp_") && !foreign.contains(&t.name.as_str()) {
-            assert!(ids.contains(&t.id), "token {} ({}) is not delivered", t.id, t.name);
+            assert!(
+                ids.contains(&t.id),
+                "token {} ({}) is not delivered",
+                t.id,
+                t.name
+            );
         }
     }
 }
@@ -220,7 +270,14 @@ fn every_token_delivered_but(h: &Harness, foreign: &[&str]) {
 async fn deletions_past_the_budget_are_withheld_and_fail_the_run() {
     let mut w = one_cluster();
     for n in ["g1", "g2", "g3"] {
-        dt_token(&mut w, "dt_tenant_a", &tid(n), INGESTION_NAME, &tval(n), &INGESTION_SCOPES);
+        dt_token(
+            &mut w,
+            "dt_tenant_a",
+            &tid(n),
+            INGESTION_NAME,
+            &tval(n),
+            &INGESTION_SCOPES,
+        );
     }
     let h = start(&w).await;
     let mut opts = grace_0();
@@ -240,7 +297,14 @@ async fn deletions_past_the_budget_are_withheld_and_fail_the_run() {
 async fn a_typo_in_a_label_keeps_that_bindings_secret() {
     let mut w = world();
     let labels = v3_labels();
-    add_cluster(&mut w, "cluster_a", "external_id_a", "ocm_org_id_a", false, labels);
+    add_cluster(
+        &mut w,
+        "cluster_a",
+        "external_id_a",
+        "ocm_org_id_a",
+        false,
+        labels,
+    );
     let h = start(&w).await;
     let (report, _) = h.apply_with(RunOptions::default()).await;
     assert_eq!(report.exit_code(), 0, "{:?}", report.errors());
@@ -248,16 +312,18 @@ async fn a_typo_in_a_label_keeps_that_bindings_secret() {
     assert_eq!(before.len(), 2);
     // Someone mistypes the slo binding's spec.
     h.sandbox.ocm_env(ENV).set_subscription_label(
-        &h.sandbox.ocm_env(ENV).cluster("cluster_a").unwrap()["subscription"]["id"]
+        h.sandbox.ocm_env(ENV).cluster("cluster_a").unwrap()["subscription"]["id"]
             .as_str()
-            .unwrap()
-            .to_owned(),
+            .unwrap(),
         "sre-capabilities.dtp.v3.slo.token-spec",
         "slo-spek",
     );
     let (report, writes) = h.apply_with(grace_0()).await;
     assert_eq!(report.exit_code(), 0, "{:?}", report.errors());
-    assert!(writes.is_empty(), "nothing removed, nothing collected: {writes:?}");
+    assert!(
+        writes.is_empty(),
+        "nothing removed, nothing collected: {writes:?}"
+    );
     assert_eq!(h.syncset("cluster_a").expect("kept").len(), 2);
 }
 
@@ -267,7 +333,14 @@ async fn with_collect_departed_the_tokens_of_clusters_gone_from_ocm_are_collecte
     let hibernating = "7f0c7e1a-1111-4222-8333-444455556666";
     let mut w = one_cluster();
     // A cluster OCM still knows (not labelled, or not ready): its token is not touched.
-    let c = add_cluster(&mut w, "cluster_h", hibernating, "ocm_org_id_a", false, json!({}));
+    let c = add_cluster(
+        &mut w,
+        "cluster_h",
+        hibernating,
+        "ocm_org_id_a",
+        false,
+        json!({}),
+    );
     c["state"] = json!("hibernating");
     for (n, uuid) in [("g", gone), ("h", hibernating)] {
         dt_token(

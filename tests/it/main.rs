@@ -7,6 +7,7 @@ mod common;
 mod fleet;
 
 mod appinterface;
+mod bad_input;
 mod config;
 mod crash;
 mod dynatrace;
@@ -15,6 +16,7 @@ mod faults;
 mod metrics;
 mod ocm;
 mod prcheck;
+mod properties;
 mod runner;
 mod scenarios;
 mod sharding;

@@ -363,9 +363,12 @@ async fn discovery_walks_every_page_and_keeps_at_most_100_ids_per_search() {
     }
     assert_eq!(largest, 100, "full chunks are used");
     let cluster_searches = world.requests_to("GET", "/clusters").len();
+    // Each subscription search asks for its subscriptions' clusters as soon as it is
+    // answered: the 4 id chunks (370 subscriptions), and the organization search for the
+    // subscriptions only it found.
     assert_eq!(
-        cluster_searches, 4,
-        "370 subscriptions → 4 chunks of ≤100, one page each"
+        cluster_searches, 5,
+        "370 subscriptions → 4 chunks of ≤100 + the organization search's, one page each"
     );
     let sub_searches = world.requests_to("GET", "/subscriptions").len();
     assert_eq!(

@@ -1048,7 +1048,9 @@ async fn kubernetes_auth_without_the_jwt_file_names_the_file() {
     let e = VaultReader::connect(&cfg, &Http::new(settings(b)).expect("http"), &missing)
         .await
         .unwrap_err();
-    assert!(matches!(e, SecretError::Auth { .. }), "{e:?}");
+    // A missing file named by KUBE_SA_TOKEN_PATH is a configuration error (exit 2).
+    assert!(matches!(e, SecretError::Config { .. }), "{e:?}");
+    assert!(e.to_string().contains("KUBE_SA_TOKEN_PATH"), "{e}");
     assert!(
         e.to_string().contains(&missing.display().to_string()),
         "{e}"

@@ -177,6 +177,12 @@ spec:
           value: {{ include "dtp.p.logLevel" $root | quote }}
         - name: DTP_CONCURRENCY
           value: {{ int $v.concurrency | toString | quote }}
+        - name: DTP_OCM_CONCURRENCY
+          value: {{ int $v.limits.ocm | toString | quote }}
+        - name: DTP_DYNATRACE_CONCURRENCY
+          value: {{ int $v.limits.dynatrace | toString | quote }}
+        - name: DTP_VAULT_CONCURRENCY
+          value: {{ int $v.limits.vault | toString | quote }}
         - name: DTP_SHUTDOWN_GRACE
           value: {{ printf "%ds" (max 5 (sub (int $v.terminationGracePeriodSeconds) 15)) | quote }}
         - name: DTP_ORPHAN_GRACE

@@ -19,7 +19,7 @@ pub use datafiles::{
     DYNATRACE_ENVIRONMENT_SCHEMA, Datafile, DatafilesSource, OCM_ENVIRONMENT_SCHEMA,
     SETTINGS_SCHEMA, TOKEN_SPEC_SCHEMA, from_datafiles, load_dir, read_datafiles,
 };
-pub use graphql::GraphqlSource;
+pub use graphql::{GraphqlSource, check_server, token_header};
 
 use super::ApiError;
 

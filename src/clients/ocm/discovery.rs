@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
 
 /// `attr='v'` for one value, `attr in ('a','b')` for several.
 pub fn in_list<S: AsRef<str>>(attr: &str, values: &[S]) -> String {
@@ -96,29 +97,33 @@ fn merge_labels(org: &[Label], sub: &[Label]) -> Vec<(String, String)> {
 }
 
 impl OcmClient {
-    /// The UUIDs among `uuids` of clusters OCM knows in any state, asked in chunks of 100.
+    /// The UUIDs among `uuids` of clusters OCM knows in any state, asked in chunks of 100 (all
+    /// at once).
     pub(super) async fn known_clusters(
         &self,
         uuids: &[ExternalClusterId],
     ) -> Result<BTreeSet<ExternalClusterId>, ApiError> {
-        let mut out = BTreeSet::new();
-        for chunk in uuids.chunks(CHUNK) {
+        let searches = uuids.chunks(CHUNK).map(|chunk| {
             let ids: Vec<&str> = chunk.iter().map(ExternalClusterId::as_str).collect();
-            let items = self
-                .list_all(
+            let search = in_list("external_id", &ids);
+            async move {
+                let mut known = Vec::new();
+                self.list_all(
                     "clusters",
                     &["api", "clusters_mgmt", "v1", "clusters"],
-                    &in_list("external_id", &ids),
+                    &search,
+                    |item| {
+                        if let Some(id) = item.get("external_id").and_then(Value::as_str) {
+                            known.push(ExternalClusterId::new(id));
+                        }
+                    },
                 )
-                .await?;
-            out.extend(
-                items
-                    .iter()
-                    .filter_map(|i| i.get("external_id").and_then(Value::as_str))
-                    .map(ExternalClusterId::new),
-            );
-        }
-        Ok(out)
+                .await
+                .map(|()| known)
+            }
+        });
+        let found = futures::future::try_join_all(searches).await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// Every labelled, managed, ready cluster of this environment.
@@ -133,11 +138,9 @@ impl OcmClient {
         }
         let sub_ids: Vec<&String> = sub_labels.keys().collect();
         let org_ids: Vec<&String> = org_labels.keys().collect();
-        let subs = self
-            .subscriptions(&sub_ids, &org_ids, &mut problems)
+        let (subs, items) = self
+            .subscriptions_and_clusters(&sub_ids, &org_ids, &mut problems)
             .await?;
-        let found: Vec<&String> = subs.keys().collect();
-        let items = self.clusters(&found, &mut problems).await?;
         let mut clusters = Vec::with_capacity(items.len());
         for c in items {
             let Some(org) = subs.get(&c.subscription_id) else {
@@ -185,13 +188,18 @@ impl OcmClient {
             "key like {} and type in ('Organization','Subscription')",
             quote(&format!("{LABEL_PREFIX}%"))
         );
-        let items = self
-            .list_all("labels", &["api", "accounts_mgmt", "v1", "labels"], &search)
-            .await?;
+        let mut items: Vec<Option<LabelItem>> = Vec::new();
+        self.list_all(
+            "labels",
+            &["api", "accounts_mgmt", "v1", "labels"],
+            &search,
+            |item| items.push(serde_json::from_value::<LabelItem>(item).ok()),
+        )
+        .await?;
         let mut by_sub: BTreeMap<String, Vec<Label>> = BTreeMap::new();
         let mut by_org: BTreeMap<String, Vec<Label>> = BTreeMap::new();
         for item in items {
-            let Ok(l) = serde_json::from_value::<LabelItem>(item) else {
+            let Some(l) = item else {
                 problems.push(format!(
                     "OCM {}: a label item is not a JSON object of label fields",
                     self.env
@@ -237,13 +245,16 @@ impl OcmClient {
     }
 
     /// Subscriptions (id → organization id) that are managed and Active/Reserved, by id and by
-    /// organization.
-    async fn subscriptions(
+    /// organization, and the managed, ready OSD/ROSA clusters of those subscriptions. Every
+    /// search runs at once, and each subscription search asks for its subscriptions' clusters
+    /// as soon as it is answered (a subscription found twice is asked about once). Results
+    /// are merged in search order, so the outcome does not depend on timing.
+    async fn subscriptions_and_clusters(
         &self,
         sub_ids: &[&String],
         org_ids: &[&String],
         problems: &mut Vec<String>,
-    ) -> Result<BTreeMap<String, String>, ApiError> {
+    ) -> Result<(BTreeMap<String, String>, Vec<ClusterItemChecked>), ApiError> {
         const FILTER: &str = "managed='true' and status in ('Active','Reserved')";
         let mut searches = Vec::new();
         for chunk in sub_ids.chunks(CHUNK) {
@@ -255,29 +266,19 @@ impl OcmClient {
                 in_list("organization_id", chunk)
             ));
         }
+        let asked: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+        let answers = futures::future::try_join_all(
+            searches
+                .iter()
+                .map(|search| self.subscription_search(search, &asked)),
+        )
+        .await?;
         let mut subs = BTreeMap::new();
+        let mut clusters: BTreeMap<String, ClusterItemChecked> = BTreeMap::new();
         let mut reported = BTreeSet::new();
-        for search in searches {
-            let items = self
-                .list_all(
-                    "subscriptions",
-                    &["api", "accounts_mgmt", "v1", "subscriptions"],
-                    &search,
-                )
-                .await?;
-            for item in items {
-                let Ok(s) = serde_json::from_value::<SubscriptionItem>(item) else {
-                    problems.push(format!(
-                        "OCM {}: a subscription item is not a JSON object of subscription fields",
-                        self.env
-                    ));
-                    continue;
-                };
-                let Some(id) = s.id.filter(|i| !i.is_empty()) else {
-                    problems.push(format!("OCM {}: a subscription has no id", self.env));
-                    continue;
-                };
-                match s.organization_id.filter(|o| !o.is_empty()) {
+        for answer in answers {
+            for (id, org) in answer.subs {
+                match org {
                     Some(org) => {
                         subs.insert(id, org);
                     }
@@ -291,42 +292,91 @@ impl OcmClient {
                     }
                 }
             }
+            problems.extend(answer.problems);
+            for c in answer.clusters {
+                clusters.insert(c.id.clone(), c);
+            }
         }
-        Ok(subs)
+        Ok((subs, clusters.into_values().collect()))
     }
 
-    async fn clusters(
+    /// One subscription search, then the clusters of the subscriptions it found that no
+    /// other search asked about yet (`asked`).
+    async fn subscription_search(
         &self,
-        sub_ids: &[&String],
-        problems: &mut Vec<String>,
-    ) -> Result<Vec<ClusterItemChecked>, ApiError> {
-        let mut out: BTreeMap<String, ClusterItemChecked> = BTreeMap::new();
-        for chunk in sub_ids.chunks(CHUNK) {
-            let search = format!(
-                "managed='true' and product.id in ('osd','rosa') and state='ready' and {}",
-                in_list("subscription.id", chunk)
-            );
-            let items = self
-                .list_all(
-                    "clusters",
-                    &["api", "clusters_mgmt", "v1", "clusters"],
-                    &search,
-                )
-                .await?;
-            for item in items {
-                match self.check_cluster(item) {
-                    Ok(c) => {
-                        out.insert(c.id.clone(), c);
-                    }
-                    Err(p) => problems.push(p),
+        search: &str,
+        asked: &Mutex<BTreeSet<String>>,
+    ) -> Result<SearchAnswer, ApiError> {
+        let mut items: Vec<Option<SubscriptionItem>> = Vec::new();
+        self.list_all(
+            "subscriptions",
+            &["api", "accounts_mgmt", "v1", "subscriptions"],
+            search,
+            |item| items.push(serde_json::from_value::<SubscriptionItem>(item).ok()),
+        )
+        .await?;
+        let mut answer = SearchAnswer::default();
+        for item in items {
+            let Some(s) = item else {
+                answer.problems.push(format!(
+                    "OCM {}: a subscription item is not a JSON object of subscription fields",
+                    self.env
+                ));
+                continue;
+            };
+            let Some(id) = s.id.filter(|i| !i.is_empty()) else {
+                answer
+                    .problems
+                    .push(format!("OCM {}: a subscription has no id", self.env));
+                continue;
+            };
+            answer
+                .subs
+                .push((id, s.organization_id.filter(|o| !o.is_empty())));
+        }
+        let new: Vec<&String> = {
+            let mut asked = asked.lock().unwrap_or_else(PoisonError::into_inner);
+            answer
+                .subs
+                .iter()
+                .filter(|(id, org)| org.is_some() && asked.insert(id.clone()))
+                .map(|(id, _)| id)
+                .collect()
+        };
+        let chunks = new.chunks(CHUNK).map(|chunk| self.cluster_search(chunk));
+        for found in futures::future::try_join_all(chunks).await? {
+            for checked in found {
+                match checked {
+                    Ok(c) => answer.clusters.push(c),
+                    Err(p) => answer.problems.push(p),
                 }
             }
         }
-        Ok(out.into_values().collect())
+        Ok(answer)
     }
 
-    fn check_cluster(&self, item: Value) -> Result<ClusterItemChecked, String> {
-        let c: ClusterItem = serde_json::from_value(item.clone()).map_err(|e| {
+    /// The managed, ready OSD/ROSA clusters of (at most [`CHUNK`]) subscriptions.
+    async fn cluster_search(
+        &self,
+        sub_ids: &[&String],
+    ) -> Result<Vec<Result<ClusterItemChecked, String>>, ApiError> {
+        let search = format!(
+            "managed='true' and product.id in ('osd','rosa') and state='ready' and {}",
+            in_list("subscription.id", sub_ids)
+        );
+        let mut found = Vec::new();
+        self.list_all(
+            "clusters",
+            &["api", "clusters_mgmt", "v1", "clusters"],
+            &search,
+            |item| found.push(self.check_cluster(&item)),
+        )
+        .await?;
+        Ok(found)
+    }
+
+    fn check_cluster(&self, item: &Value) -> Result<ClusterItemChecked, String> {
+        let c = ClusterItem::deserialize(item).map_err(|e| {
             let id = item.get("id").and_then(Value::as_str).unwrap_or("<no id>");
             format!("OCM {}: cluster {id} is malformed: {e}", self.env)
         })?;
@@ -361,6 +411,15 @@ impl OcmClient {
             is_hcp: product == "rosa" && hypershift,
         })
     }
+}
+
+/// What one subscription search found: subscriptions (with their organization, when they
+/// name one), the clusters of those first found by it, and the problems.
+#[derive(Default)]
+struct SearchAnswer {
+    subs: Vec<(String, Option<String>)>,
+    clusters: Vec<ClusterItemChecked>,
+    problems: Vec<String>,
 }
 
 struct ClusterItemChecked {

@@ -7,12 +7,14 @@
 //! object. The client secret and access tokens never appear in errors, logs or `Debug`.
 
 mod discovery;
+mod list;
 mod sso;
 
 pub use discovery::in_list;
 
 use super::Ocm;
 use super::http::{ApiError, Http, is_idempotent, read_json, send};
+use super::limit::Limit;
 use crate::model::bundle::{BundleKind, Resources};
 use crate::model::{
     BUNDLE_ID, ClusterId, Discovery, ExternalClusterId, INTEGRATION_NAME, OcmEnvName,
@@ -26,6 +28,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sso::CachedToken;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
@@ -50,6 +53,10 @@ pub struct OcmClient {
     client_id: String,
     client_secret: SecretString,
     http: Http,
+    /// The concurrency limit of this environment's API.
+    limit: Arc<Limit>,
+    /// The concurrency limit of its SSO (shared by environments with the same token URL).
+    sso_limit: Arc<Limit>,
     token: tokio::sync::Mutex<Option<CachedToken>>,
 }
 
@@ -84,15 +91,21 @@ fn sso_message(v: &Value) -> Option<String> {
     }
 }
 
+/// `scheme://host[:port]` of a URL, naming a concurrency target (the URL itself when it
+/// does not parse: the call fails later with a clear error).
+fn origin_of(url: &str) -> String {
+    Url::parse(url).map_or_else(|_| url.to_owned(), |u| u.origin().ascii_serialization())
+}
+
 /// A single-quoted OCM search string value (`'` doubled), as dtp builds its searches.
 pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
 #[derive(Deserialize)]
-struct ListPage {
-    items: Option<Vec<Value>>,
-    total: Option<u64>,
+pub(super) struct ListPage {
+    pub(super) items: Option<Vec<Value>>,
+    pub(super) total: Option<u64>,
 }
 
 impl OcmClient {
@@ -112,6 +125,8 @@ impl OcmClient {
             token_url: env.access_token_url.clone(),
             client_id: env.access_token_client_id.clone(),
             client_secret,
+            limit: http.target("ocm", env.name.as_str()),
+            sso_limit: http.target("sso", &origin_of(&env.access_token_url)),
             http,
             token: tokio::sync::Mutex::new(None),
         }
@@ -170,8 +185,8 @@ impl OcmClient {
         };
         let token = self.access_token().await?;
         match send(
-            &self.http.settings,
-            "ocm",
+            &self.http,
+            &self.limit,
             op,
             idempotent,
             || request(&token),
@@ -186,8 +201,8 @@ impl OcmClient {
                 self.invalidate(&token).await;
                 let token = self.access_token().await?;
                 send(
-                    &self.http.settings,
-                    "ocm",
+                    &self.http,
+                    &self.limit,
                     op,
                     idempotent,
                     || request(&token),
@@ -216,85 +231,6 @@ impl OcmClient {
                 ),
             ))
         }
-    }
-
-    /// Every item of a list endpoint: `page` from 1, `size=100`, `order=id` (stable pages),
-    /// until `total` items were seen (or, without `total`, a page shorter than `size`). A
-    /// listing that cannot be trusted fails instead of being cut short: a page repeating the
-    /// previous one, a `total` that changes between pages, an empty page before `total`
-    /// items, or more items than `total`.
-    async fn list_all(
-        &self,
-        what: &str,
-        segments: &[&str],
-        search: &str,
-    ) -> Result<Vec<Value>, ApiError> {
-        let base_op = self.op(format!("list {what}"));
-        let url = self.url(&base_op, segments)?;
-        let mut out: Vec<Value> = Vec::new();
-        let mut first_total: Option<u64> = None;
-        let mut previous: Option<Value> = None;
-        for page in 1..=MAX_PAGES {
-            let op = format!("{base_op} (page {page})");
-            let query = [
-                ("search", search.to_owned()),
-                ("page", page.to_string()),
-                ("size", PAGE_SIZE.to_string()),
-                ("order", "id".to_owned()),
-            ];
-            let resp = self.call(&op, Method::GET, &url, &query, None).await?;
-            let body: ListPage = read_json(&op, resp, self.http.settings.max_body)
-                .await
-                .map_err(|e| match e {
-                    ApiError::Decode { message, .. } => {
-                        ApiError::decode(&op, format!("not a list: {message}"))
-                    }
-                    other => other,
-                })?;
-            let items = body
-                .items
-                .ok_or_else(|| ApiError::decode(&op, "the list has no 'items'"))?;
-            let untrusted = |why: String| {
-                ApiError::decode(&op, format!("{why}; the listing cannot be trusted"))
-            };
-            if page > 1 && body.total != first_total {
-                return Err(untrusted(format!(
-                    "the total changed from {:?} to {:?} between pages",
-                    first_total, body.total
-                )));
-            }
-            first_total = body.total;
-            if !items.is_empty() && items.first() == previous.as_ref() {
-                return Err(untrusted("the server returned the same page twice".into()));
-            }
-            let n = items.len();
-            previous = items.first().cloned();
-            out.extend(items);
-            let seen = out.len() as u64;
-            let done = match body.total {
-                Some(total) if seen > total => {
-                    return Err(untrusted(format!(
-                        "{seen} items returned, but the total is {total}"
-                    )));
-                }
-                Some(total) if n == 0 && seen < total => {
-                    return Err(untrusted(format!(
-                        "the total is {total}, but the listing ended after {seen} items"
-                    )));
-                }
-                // `total` is authoritative: a server whose maximum page size is below ours
-                // answers with short pages that are not the last one.
-                Some(total) => seen >= total,
-                None => n < PAGE_SIZE,
-            };
-            if done {
-                return Ok(out);
-            }
-        }
-        Err(ApiError::decode(
-            &base_op,
-            format!("more than {MAX_PAGES} pages of {PAGE_SIZE}; giving up"),
-        ))
     }
 
     fn bundle_url(
@@ -355,7 +291,9 @@ impl Ocm for OcmClient {
                 if !object.is_object() {
                     return Err(ApiError::decode(&op, "the object is not a JSON object"));
                 }
-                Ok(Some(kind.resources_of(&object)))
+                kind.resources_of(&object)
+                    .map(Some)
+                    .map_err(|e| ApiError::decode(&op, e))
             }
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),

@@ -67,7 +67,7 @@ impl OcmClient {
         };
         let started = Instant::now();
         // The grant has no side effect worth protecting: retry it like a GET.
-        let resp = send(&self.http.settings, "sso", &op, true, build, sso_message)
+        let resp = send(&self.http, &self.sso_limit, &op, true, build, sso_message)
             .await
             .map_err(|e| self.auth_error(&op, e))?;
         let body: TokenResponse = read_json(&op, resp, self.http.settings.max_body)

@@ -4,6 +4,8 @@
 
 use super::error::{detail_suffix, error_chain, forbidden, not_found, unexpected, vault_errors};
 use super::{FieldValue, Fields, KvVersion, Mount, SecretError, SecretLocation, VaultReader, lock};
+use crate::clients::http::answer_of;
+use crate::clients::limit::Answer;
 use crate::model::VaultSecretRef;
 use backon::Retryable;
 use base64::Engine as _;
@@ -44,6 +46,7 @@ impl VaultReader {
         token.set_sensitive(true);
         let observer = self.http.settings.observer.as_deref();
         let attempt = || async {
+            let permit = self.limit.acquire().await;
             let started = Instant::now();
             let sent = self
                 .http
@@ -53,6 +56,7 @@ impl VaultReader {
                 .header("X-Vault-Request", "true")
                 .send()
                 .await;
+            permit.finish(sent.as_ref().map_or(Answer::Served, answer_of));
             if let Some(o) = observer {
                 let status = sent.as_ref().ok().map(|r| r.status().as_u16());
                 o.response(SYSTEM, "GET", status, started.elapsed());
@@ -101,12 +105,19 @@ impl VaultReader {
     /// The mount holding `path` (normalized: no empty segments), from the cache or detected.
     async fn mount_for(&self, path: &str, loc: &SecretLocation) -> Result<Mount, SecretError> {
         let with_slash = format!("{path}/");
-        let cached = lock(&self.mounts)
-            .iter()
-            .filter(|m| with_slash.starts_with(&m.path))
-            .max_by_key(|m| m.path.len())
-            .cloned();
-        if let Some(m) = cached {
+        let cached = || {
+            lock(&self.mounts)
+                .iter()
+                .filter(|m| with_slash.starts_with(&m.path))
+                .max_by_key(|m| m.path.len())
+                .cloned()
+        };
+        if let Some(m) = cached() {
+            return Ok(m);
+        }
+        // One detection at a time: secrets read at once under one mount detect it once.
+        let _detecting = self.detecting.lock().await;
+        if let Some(m) = cached() {
             return Ok(m);
         }
         let mount = self.detect_mount(path, loc).await?;

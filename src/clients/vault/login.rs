@@ -5,6 +5,7 @@
 use super::error::{client_error_message, is_transport, scrub};
 use super::kv::SYSTEM;
 use super::{APPROLE_MOUNT, ATTEMPTS, SecretError, Session, VaultAuth, VaultReader};
+use crate::clients::limit::Answer;
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
@@ -84,11 +85,11 @@ impl VaultReader {
                 // Re-read at every login: projected service-account tokens rotate.
                 let jwt = tokio::fs::read_to_string(&self.kube_sa_token_path)
                     .await
-                    .map_err(|e| SecretError::Auth {
-                        message: format!(
-                            "{op}: cannot read the service-account token {}: {e}",
+                    .map_err(|e| {
+                        SecretError::config(format!(
+                            "vault: {op}: cannot read the service-account token KUBE_SA_TOKEN_PATH {}: {e}",
                             self.kube_sa_token_path.display()
-                        ),
+                        ))
                     })?;
                 let jwt = SecretString::from(jwt.trim().to_owned());
                 if jwt.expose_secret().is_empty() {
@@ -153,8 +154,13 @@ impl VaultReader {
         let attempt = || {
             let fut = call();
             async move {
+                let permit = self.limit.acquire().await;
                 let started = Instant::now();
                 let result = fut.await;
+                permit.finish(match &result {
+                    Err(ClientError::APIError { code: 429, .. }) => Answer::Throttled(None),
+                    _ => Answer::Served,
+                });
                 if let Some(o) = observer {
                     let status = match &result {
                         Ok(_) => Some(200),

@@ -28,6 +28,7 @@ pub use error::{SecretError, SecretLocation};
 
 use crate::clients::SecretReader;
 use crate::clients::http::{Http, redact_url};
+use crate::clients::limit::Limit;
 use crate::model::{REDACTED, VaultSecretRef};
 use async_trait::async_trait;
 use secrecy::SecretString;
@@ -178,10 +179,14 @@ pub struct VaultReader {
     address: Url,
     /// The process's HTTP client, for the plain GETs.
     http: Http,
+    /// Vault's concurrency limit (every call, vaultrs' included, holds a permit).
+    limit: Arc<Limit>,
     auth: VaultAuth,
     kube_sa_token_path: PathBuf,
     session: RwLock<Session>,
     mounts: Mutex<Vec<Mount>>,
+    /// Held while a mount is detected.
+    detecting: tokio::sync::Mutex<()>,
     cache: Mutex<SecretCache>,
 }
 
@@ -224,6 +229,7 @@ impl VaultReader {
         // bundle, timeouts and redirect policy).
         client.http.http = http.client.clone();
         let reader = Self {
+            limit: http.target("vault", &redact_url(&address)),
             address,
             http: http.clone(),
             auth: cfg.auth.clone(),
@@ -235,6 +241,7 @@ impl VaultReader {
                 ttl: None,
             }),
             mounts: Mutex::new(Vec::new()),
+            detecting: tokio::sync::Mutex::new(()),
             cache: Mutex::new(HashMap::new()),
         };
         {

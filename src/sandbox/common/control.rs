@@ -41,17 +41,20 @@ impl Control {
 
     /// Writes (POST/PUT/PATCH/DELETE) received so far.
     pub fn writes(&self) -> Vec<Recorded> {
-        self.requests()
-            .into_iter()
-            .filter(Recorded::is_write)
-            .collect()
+        self.requests_where(Recorded::is_write)
     }
 
     /// The requests a fault was injected into, in order.
     pub fn injected(&self) -> Vec<Recorded> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.fault.is_some())
+        self.requests_where(|r| r.fault.is_some())
+    }
+
+    /// The requests `keep` accepts, in order (only those are copied out of the log).
+    fn requests_where(&self, keep: impl Fn(&Recorded) -> bool) -> Vec<Recorded> {
+        lock(&self.inner.log)
+            .iter()
+            .filter(|r| keep(r))
+            .cloned()
             .collect()
     }
 

@@ -4,7 +4,7 @@
 
 use super::constants::AUTH_FAILED;
 use super::errors::{Reject, error};
-use super::state::{SandboxState, Tenant};
+use super::state::{Handle, SandboxState, Tenant};
 use axum::http::{HeaderMap, StatusCode, header};
 use chrono::{DateTime, Utc};
 /// Which scope an endpoint needs (lookup needs only a valid token).
@@ -15,15 +15,15 @@ pub(super) enum Need {
     AnyValidToken,
 }
 
-/// Finds the tenant and checks the caller's token; on success, records its use and returns
-/// the tenant and the caller's index.
+/// Finds the tenant and checks the caller's token (found by value in the tenant's index); on
+/// success, records its use and returns the tenant and the caller's handle.
 pub(super) fn authorize<'s>(
     state: &'s mut SandboxState,
     tenant: &str,
     headers: &HeaderMap,
     need: Need,
     now: DateTime<Utc>,
-) -> Result<(&'s mut Tenant, usize), Reject> {
+) -> Result<(&'s mut Tenant, Handle), Reject> {
     let Some(t) = state.tenants.get_mut(tenant) else {
         return Err(error(
             StatusCode::NOT_FOUND,
@@ -39,10 +39,11 @@ pub(super) fn authorize<'s>(
     let Some(presented) = presented.filter(|p| !p.is_empty()) else {
         return Err(error(StatusCode::UNAUTHORIZED, AUTH_FAILED));
     };
-    let Some(caller) = t
+    let Some((caller, token)) = t
         .tokens
-        .iter()
-        .position(|x| x.value == presented && x.usable_at(now))
+        .by_value(presented)
+        .and_then(|h| Some((h, t.tokens.get(h)?)))
+        .filter(|(_, x)| x.usable_at(now))
     else {
         return Err(error(StatusCode::UNAUTHORIZED, AUTH_FAILED));
     };
@@ -52,15 +53,13 @@ pub(super) fn authorize<'s>(
         Need::AnyValidToken => None,
     };
     if let Some(scope) = scope
-        && !t.tokens[caller].scopes.iter().any(|s| s == scope)
+        && !token.scopes.iter().any(|s| s == scope)
     {
         return Err(error(
             StatusCode::UNAUTHORIZED,
             &format!("Token is missing required scope. Use one of: {scope}"),
         ));
     }
-    let c = &mut t.tokens[caller];
-    c.last_used_date = Some(now);
-    c.last_used_ip = Some("127.0.0.1".to_owned());
+    t.tokens.record_use(caller, now);
     Ok((t, caller))
 }

@@ -3,7 +3,7 @@
 //! fixtures (duplicate tenants or tokens, a value that does not start with its id).
 
 use super::constants::BOOTSTRAP_OWNER;
-use super::state::{SandboxState, Tenant, Token, bootstrap_id_of, now, random_alnum};
+use super::state::{SandboxState, Tenant, Token, Tokens, bootstrap_id_of, now, random_alnum};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -133,7 +133,7 @@ fn seed_tenant(
         .unwrap_or_else(|| BOOTSTRAP_OWNER.to_owned());
     let mut tenant = Tenant {
         bootstrap_id: String::new(),
-        tokens: Vec::new(),
+        tokens: Tokens::default(),
     };
     match listed {
         Some(i) => tenant.bootstrap_id = tokens[i].id.clone(),
@@ -150,10 +150,8 @@ fn seed_tenant(
         let token = Token::from_fixture(tok, &bootstrap_owner, now);
         if listed_bootstrap {
             // A listed bootstrap token need not have the `<id>.<secret>` shape.
-            if tenant
-                .tokens
-                .iter()
-                .any(|x| x.id == token.id || x.value == token.value)
+            if tenant.tokens.by_id(&token.id).is_some()
+                || tenant.tokens.by_value(&token.value).is_some()
             {
                 return Err(format!("tenant {id}: token {} exists twice", token.id));
             }

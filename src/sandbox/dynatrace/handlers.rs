@@ -1,6 +1,7 @@
-//! The token endpoints: list (paged, filtered, sorted, with `fields`), get, create (the only
-//! answer that shows a token value), update (name, scopes, enabled), delete and lookup by
-//! value; the calling token can neither disable nor delete itself.
+//! The token endpoints: list (paged, filtered, sorted, with `fields`; a page of the tenant's
+//! cached selection), get, create (the only answer that shows a token value), update (name,
+//! scopes, enabled), delete and lookup by value (index lookups, no scans); the calling token
+//! can neither disable nor delete itself.
 
 use super::DynatraceSandbox;
 use super::auth::{Need, authorize};
@@ -26,17 +27,13 @@ pub(super) async fn list_tokens(
     let mut state = sb.lock();
     let tenant_state = authorize(&mut state, &tenant, &headers, Need::Read, now)?.0;
     let q = ListQuery::parse(&tenant, query.as_deref().unwrap_or(""))?;
-    let mut matching: Vec<&Token> = tenant_state
-        .tokens
+    let selected = tenant_state.tokens.select(&q);
+    let total = selected.len();
+    let start = q.offset.min(total);
+    let page: Vec<Value> = selected[start..]
         .iter()
-        .filter(|t| q.matches(t))
-        .collect();
-    q.sort(&mut matching);
-    let total = matching.len();
-    let page: Vec<Value> = matching
-        .iter()
-        .skip(q.offset)
         .take(q.page_size)
+        .filter_map(|h| tenant_state.tokens.get(*h))
         .map(|t| token_json(t, &q.fields))
         .collect();
     let end = q.offset + q.page_size;
@@ -64,8 +61,11 @@ pub(super) async fn get_token(
     let now = now();
     let mut state = sb.lock();
     let tenant_state = authorize(&mut state, &tenant, &headers, Need::Read, now)?.0;
-    match tenant_state.find(&id) {
-        Some(i) => Ok(Json(token_json(&tenant_state.tokens[i], ALL_FIELDS)).into_response()),
+    match tenant_state
+        .find(&id)
+        .and_then(|h| tenant_state.tokens.get(h))
+    {
+        Some(t) => Ok(Json(token_json(t, ALL_FIELDS)).into_response()),
         None => Err(token_not_found(&id)),
     }
 }
@@ -94,7 +94,11 @@ pub(super) async fn create_token(
     let (Some(name), Some(scopes)) = (name, scopes) else {
         return Err(error(StatusCode::BAD_REQUEST, "Constraints violated."));
     };
-    let owner = tenant_state.tokens[caller].owner.clone();
+    let owner = tenant_state
+        .tokens
+        .get(caller)
+        .map(|c| c.owner.clone())
+        .unwrap_or_default();
     let (id, value) = tenant_state.new_id_and_value();
     let mut created = Map::new();
     created.insert("id".into(), json!(id));
@@ -156,7 +160,9 @@ pub(super) async fn update_token(
         );
     }
     v.finish()?;
-    let token = &mut tenant_state.tokens[index];
+    let Some(token) = tenant_state.tokens.get_mut(index) else {
+        return Err(token_not_found(&id));
+    };
     let mut modified = false;
     if let Some(name) = name {
         modified |= token.name != name;
@@ -227,7 +233,11 @@ pub(super) async fn lookup_token(
     };
     v.finish()?;
     let token = token.unwrap_or_default();
-    match tenant_state.tokens.iter().find(|t| t.value == token) {
+    match tenant_state
+        .tokens
+        .by_value(&token)
+        .and_then(|h| tenant_state.tokens.get(h))
+    {
         Some(t) => Ok(Json(token_json(t, ALL_FIELDS)).into_response()),
         None => Err(error(StatusCode::NOT_FOUND, "Token not found")),
     }

@@ -16,7 +16,8 @@
 
 //!
 //! Layout: [`fixture`] (the YAML world and how it seeds the state), `state` (tenants and
-//! tokens), `world` (inspection and mutation for tests), `handlers` (the endpoints) with
+//! their tokens, indexed by id and value, with cached list selections, so no request scans a
+//! tenant), `world` (inspection and mutation for tests), `handlers` (the endpoints) with
 //! `auth` (the `Api-Token` check), `query` (list parameters and the cursor), `validate`
 //! (body validation), `errors` (the `ErrorEnvelope`) and `format` (JSON and dates).
 

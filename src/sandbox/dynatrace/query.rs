@@ -1,17 +1,19 @@
 //! The list query: `pageSize` bounds, `fields` modifiers, `sort`, `apiTokenSelector`
 //! (`owner`, `personalAccessToken`, `scope`), the `from`/`to` last-use window, and the opaque
-//! `nextPageKey` cursor (the serialized query with its offset), which must come alone.
+//! `nextPageKey` cursor (the serialized query with its offset), which must come alone; as a
+//! [`TokenQuery`] it selects and orders a tenant's tokens (and names the cached selection).
 
 use super::constants::{
     ALL_FIELDS, DEFAULT_FIELDS, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, SORT_FIELDS,
 };
 use super::errors::{Reject, Violation, violations};
 use super::format::parse_time;
-use super::state::{Token, now};
+use super::state::{Token, TokenQuery, now};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 /// A validated list query. Serialised (with the tenant and offset) into `nextPageKey`, so a
 /// later page is the same query further on, as with the real cursor.
@@ -138,8 +140,10 @@ impl ListQuery {
         let q: Self = serde_json::from_slice(&bytes).ok()?;
         (q.tenant == tenant && (MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&q.page_size)).then_some(q)
     }
+}
 
-    pub(super) fn matches(&self, t: &Token) -> bool {
+impl TokenQuery for ListQuery {
+    fn matches(&self, t: &Token) -> bool {
         self.owner.as_ref().is_none_or(|o| &t.owner == o)
             && self.personal.is_none_or(|p| t.personal_access_token == p)
             && self
@@ -153,26 +157,36 @@ impl ListQuery {
                 }))
     }
 
-    pub(super) fn sort(&self, tokens: &mut [&Token]) {
+    /// `sort`: by name or by a date (absent dates first when ascending).
+    fn compare(&self, a: &Token, b: &Token) -> Ordering {
         let key_date = |t: &Token| match self.sort_field.as_str() {
             "lastUsedDate" => t.last_used_date,
             "expirationDate" => t.expiration_date,
             "modifiedDate" => t.modified_date,
             _ => Some(t.creation_date),
         };
-        // Stable: ties keep creation order, so pages never overlap.
-        tokens.sort_by(|a, b| {
-            let ord = if self.sort_field == "name" {
-                a.name.cmp(&b.name)
-            } else {
-                key_date(a).cmp(&key_date(b))
-            };
-            if self.sort_descending {
-                ord.reverse()
-            } else {
-                ord
-            }
-        });
+        let ord = if self.sort_field == "name" {
+            a.name.cmp(&b.name)
+        } else {
+            key_date(a).cmp(&key_date(b))
+        };
+        if self.sort_descending {
+            ord.reverse()
+        } else {
+            ord
+        }
+    }
+
+    /// Everything but the page (offset, size) and the fields shown.
+    fn selection_key(&self) -> String {
+        let mut q = self.clone();
+        (q.offset, q.page_size) = (0, 0);
+        q.fields.clear();
+        serde_json::to_string(&q).expect("a list query serialises")
+    }
+
+    fn depends_on_use(&self) -> bool {
+        self.sort_field == "lastUsedDate" || self.from.is_some() || self.to.is_some()
     }
 }
 

@@ -1,9 +1,10 @@
-//! Unit tests of the fixture seeding and of the parsers and formats.
+//! Unit tests of the fixture seeding, of the parsers and formats, and of the token index and
+//! its cached list selections.
 
 use super::errors::public_part;
 use super::format::parse_time;
-use super::query::{parse_fields, parse_selector};
-use super::state::{bootstrap_id_of, random_alnum};
+use super::query::{ListQuery, parse_fields, parse_selector};
+use super::state::{Token, Tokens, bootstrap_id_of, random_alnum};
 use super::*;
 
 use chrono::{Duration, TimeZone, Utc};
@@ -128,4 +129,48 @@ fn generated_secrets_have_the_documented_shape() {
     assert_eq!(bootstrap_id_of("plain").len(), "dt0c01.".len() + 24);
     assert_eq!(public_part("dt0c01.A.SECRET"), "dt0c01.A");
     assert_eq!(public_part("dt0c01.A"), "dt0c01.A");
+}
+
+fn token(id: &str, value: &str, created: chrono::DateTime<Utc>) -> Token {
+    Token::bootstrap(id.to_owned(), value.to_owned(), created)
+}
+
+#[test]
+fn the_token_index_finds_by_id_or_value_first_in_creation_order() {
+    let now = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    let mut tokens = Tokens::default();
+    // A listed bootstrap token may have any value, even another token's id.
+    let odd = tokens.push(token("dt0c01.ODD", "dt0c01.X", now));
+    let x = tokens.push(token("dt0c01.X", "dt0c01.X.S", now));
+    assert_eq!(tokens.find("dt0c01.X"), Some(odd));
+    assert_eq!(tokens.find("dt0c01.X.S"), Some(x));
+    assert_eq!(tokens.by_id("dt0c01.X"), Some(x));
+    assert_eq!(tokens.find("dt0c01.NONE"), None);
+    assert!(tokens.remove(odd).is_some());
+    assert_eq!(tokens.find("dt0c01.X"), Some(x));
+    assert_eq!(tokens.by_value("dt0c01.X"), None);
+    assert_eq!(tokens.len(), 1);
+}
+
+#[test]
+fn list_selections_are_cached_until_a_token_changes() {
+    let at = |s| Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, s).unwrap();
+    let mut tokens = Tokens::default();
+    let a = tokens.push(token("dt0c01.A", "dt0c01.A.S", at(1)));
+    let b = tokens.push(token("dt0c01.B", "dt0c01.B.S", at(2)));
+    let newest_first = ListQuery::parse("t", "").unwrap_or_else(|_| panic!("a valid query"));
+    let by_use = ListQuery::parse("t", "sort=-lastUsedDate").unwrap_or_else(|_| panic!("valid"));
+    assert_eq!(&*tokens.select(&newest_first), [b, a]);
+    assert_eq!(&*tokens.select(&by_use), [a, b]);
+    // A recorded use changes what depends on last use, and only that.
+    tokens.record_use(b, at(9));
+    assert_eq!(&*tokens.select(&by_use), [b, a]);
+    assert_eq!(&*tokens.select(&newest_first), [b, a]);
+    // Any other change ends every cached selection.
+    tokens.get_mut(a).unwrap().creation_date = at(3);
+    assert_eq!(&*tokens.select(&newest_first), [a, b]);
+    let c = tokens.push(token("dt0c01.C", "dt0c01.C.S", at(4)));
+    assert_eq!(&*tokens.select(&newest_first), [c, a, b]);
+    tokens.remove(a);
+    assert_eq!(&*tokens.select(&newest_first), [c, b]);
 }

@@ -36,7 +36,9 @@ impl DynatraceSandbox {
 
     /// One token, by id or full value.
     pub fn token(&self, tenant: &str, id: &str) -> Option<SandboxToken> {
-        self.with_tenant(tenant, |t| t.find(id).map(|i| t.tokens[i].view()))
+        self.with_tenant(tenant, |t| {
+            t.find(id).and_then(|h| t.tokens.get(h)).map(Token::view)
+        })
     }
 
     /// The full token (`<id>.<secret>`) of token `id`.
@@ -47,7 +49,10 @@ impl DynatraceSandbox {
     /// Enables or disables a token, as a user in the Dynatrace UI would. `false` when absent.
     pub fn set_enabled(&self, tenant: &str, id: &str, enabled: bool) -> bool {
         self.with_tenant_mut(tenant, |t| {
-            t.find(id).map(|i| t.tokens[i].enabled = enabled).is_some()
+            t.find(id)
+                .and_then(|h| t.tokens.get_mut(h))
+                .map(|x| x.enabled = enabled)
+                .is_some()
         })
     }
 
@@ -57,14 +62,17 @@ impl DynatraceSandbox {
         let when = now().trunc_subsecs(0) - Duration::seconds(1);
         self.with_tenant_mut(tenant, |t| {
             t.find(id)
-                .map(|i| t.tokens[i].expiration_date = Some(when))
+                .and_then(|h| t.tokens.get_mut(h))
+                .map(|x| x.expiration_date = Some(when))
                 .is_some()
         })
     }
 
     /// Deletes a token behind dtp's back. `false` when absent.
     pub fn remove(&self, tenant: &str, id: &str) -> bool {
-        self.with_tenant_mut(tenant, |t| t.find(id).map(|i| t.tokens.remove(i)).is_some())
+        self.with_tenant_mut(tenant, |t| {
+            t.find(id).and_then(|h| t.tokens.remove(h)).is_some()
+        })
     }
 
     /// Creates an enabled, never-expiring token with a generated id and value, owned by the

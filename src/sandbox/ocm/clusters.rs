@@ -1,30 +1,22 @@
 //! clusters_mgmt v1: the cluster list and single clusters.
 
 use super::OcmSandbox;
-use super::http::{Answer, error, list};
+use super::http::{Answer, ListParams, error, query_map, table_page};
 use super::state::CLUSTER_ATTRIBUTES;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
-use serde_json::Value;
 pub(super) async fn list_clusters(
     State(s): State<OcmSandbox>,
     uri: Uri,
     RawQuery(q): RawQuery,
 ) -> Answer {
-    let (clusters, max) = {
-        let db = s.lock();
-        let clusters: Vec<Value> = db.clusters.iter().map(|c| c.object.clone()).collect();
-        (clusters, db.max_page_size)
-    };
-    list(
-        "ClusterList",
-        clusters,
-        q,
-        CLUSTER_ATTRIBUTES,
-        uri.path(),
-        max,
-    )
+    let query = query_map(q);
+    let mut db = s.lock();
+    let params = ListParams::parse(&query, CLUSTER_ATTRIBUTES, uri.path(), db.max_page_size)?;
+    let page = table_page(&mut db.clusters, &params);
+    drop(db);
+    Ok(page.into_response("ClusterList"))
 }
 
 pub(super) async fn get_cluster(

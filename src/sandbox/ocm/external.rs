@@ -5,7 +5,7 @@
 
 use super::OcmSandbox;
 use super::http::{Answer, Failure, error, json_object, list};
-use super::state::{ClusterRec, Db, ExtKind, ext_object, is_hcp, now_rfc3339};
+use super::state::{Db, ExtConfig, ExtKind, ext_object, is_hcp, now_rfc3339};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, Uri};
@@ -19,7 +19,7 @@ fn ext_target<'a>(
     path: &str,
     cluster_id: &str,
     collection: &str,
-) -> Result<(&'a mut ClusterRec, ExtKind), Failure> {
+) -> Result<(&'a Value, &'a mut ExtConfig, ExtKind), Failure> {
     let kind = ExtKind::from_collection(collection).ok_or_else(|| {
         error(
             StatusCode::NOT_FOUND,
@@ -27,14 +27,17 @@ fn ext_target<'a>(
             format!("Can't find resource for path '{path}'"),
         )
     })?;
-    let rec = db.cluster_mut(cluster_id).ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            path,
-            format!("Cluster '{cluster_id}' not found"),
-        )
-    })?;
-    match (kind, is_hcp(&rec.object)) {
+    let (object, ext) = db
+        .cluster(cluster_id)
+        .and_then(|c| db.clusters.row_mut(c))
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                path,
+                format!("Cluster '{cluster_id}' not found"),
+            )
+        })?;
+    match (kind, is_hcp(object)) {
         (ExtKind::SyncSet, true) => Err(error(
             StatusCode::BAD_REQUEST,
             path,
@@ -51,7 +54,7 @@ fn ext_target<'a>(
                  supported on hosted control plane clusters, use SyncSets"
             ),
         )),
-        _ => Ok((rec, kind)),
+        _ => Ok((object, ext, kind)),
     }
 }
 
@@ -91,8 +94,8 @@ pub(super) async fn list_ext(
     let (items, kind, max) = {
         let mut db = s.lock();
         let max = db.max_page_size;
-        let (rec, kind) = ext_target(&mut db, uri.path(), &id, &collection)?;
-        (kind.items(rec).clone(), kind, max)
+        let (_, ext, kind) = ext_target(&mut db, uri.path(), &id, &collection)?;
+        (kind.items(ext).clone(), kind, max)
     };
     let list_kind = format!("{}List", kind.kind());
     list(&list_kind, items, q, &["id"], uri.path(), max)
@@ -108,7 +111,7 @@ pub(super) async fn create_ext(
     let body = json_object(path, &body)?;
     let now = now_rfc3339();
     let mut db = s.lock();
-    let (rec, kind) = ext_target(&mut db, path, &id, &collection)?;
+    let (object, ext, kind) = ext_target(&mut db, path, &id, &collection)?;
     let item_id = match body.get("id").and_then(Value::as_str) {
         Some(i) if !i.trim().is_empty() => i.to_owned(),
         _ => {
@@ -117,16 +120,16 @@ pub(super) async fn create_ext(
         }
     };
     let items = items_field(kind, path, &body)?.unwrap_or_default();
-    if kind.items(rec).iter().any(|o| o["id"] == item_id.as_str()) {
+    if kind.items(ext).iter().any(|o| o["id"] == item_id.as_str()) {
         let reason = format!(
             "{} '{item_id}' already exists for cluster '{id}'",
             kind.kind()
         );
         return Err(error(StatusCode::CONFLICT, path, reason));
     }
-    let href = rec.object["href"].as_str().unwrap_or_default().to_owned();
-    let obj = ext_object(kind, &href, &item_id, items, &now);
-    kind.items_mut(rec).push(obj.clone());
+    let href = object["href"].as_str().unwrap_or_default();
+    let obj = ext_object(kind, href, &item_id, items, &now);
+    kind.items_mut(ext).push(obj.clone());
     Ok((StatusCode::CREATED, axum::Json(obj)).into_response())
 }
 
@@ -136,9 +139,9 @@ pub(super) async fn get_ext(
     Path((id, collection, item)): Path<(String, String, String)>,
 ) -> Answer {
     let mut db = s.lock();
-    let (rec, kind) = ext_target(&mut db, uri.path(), &id, &collection)?;
+    let (_, ext, kind) = ext_target(&mut db, uri.path(), &id, &collection)?;
     let obj = kind
-        .items(rec)
+        .items(ext)
         .iter()
         .find(|o| o["id"] == item.as_str())
         .ok_or_else(|| ext_not_found(kind, uri.path(), &item, &id))?;
@@ -155,10 +158,10 @@ pub(super) async fn patch_ext(
     let body = json_object(path, &body)?;
     let now = now_rfc3339();
     let mut db = s.lock();
-    let (rec, kind) = ext_target(&mut db, path, &id, &collection)?;
+    let (_, ext, kind) = ext_target(&mut db, path, &id, &collection)?;
     let items = items_field(kind, path, &body)?;
     let obj = kind
-        .items_mut(rec)
+        .items_mut(ext)
         .iter_mut()
         .find(|o| o["id"] == item.as_str())
         .ok_or_else(|| ext_not_found(kind, path, &item, &id))?;
@@ -178,8 +181,8 @@ pub(super) async fn delete_ext(
     Path((id, collection, item)): Path<(String, String, String)>,
 ) -> Answer {
     let mut db = s.lock();
-    let (rec, kind) = ext_target(&mut db, uri.path(), &id, &collection)?;
-    let list = kind.items_mut(rec);
+    let (_, ext, kind) = ext_target(&mut db, uri.path(), &id, &collection)?;
+    let list = kind.items_mut(ext);
     let before = list.len();
     list.retain(|o| o["id"] != item.as_str());
     if list.len() == before {

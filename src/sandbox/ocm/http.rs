@@ -1,8 +1,10 @@
 //! HTTP plumbing shared by the OCM handlers: OCM error answers ([`Failure`]), JSON bodies,
 //! query maps, and list pages with `search`, `order`, `page` and `size` and the
-//! `{kind, page, size, total, items}` envelope.
+//! `{kind, page, size, total, items}` envelope, over a [`Table`] (its cached selection: a
+//! page costs O(page)) or over a few items at hand.
 
-use super::search::{Search, parse_order, sort_items};
+use super::search::{OrderTerm, Search, parse_order, sort_items};
+use super::table::Table;
 use crate::sandbox::common::ocm_error;
 use axum::body::Bytes;
 use axum::http::{StatusCode, Uri};
@@ -83,6 +85,50 @@ impl PageOf {
     }
 }
 
+/// The validated `search`, `order`, `page` and `size` of a list request, each with its text.
+pub(super) struct ListParams {
+    search: Option<(String, Search)>,
+    order: Option<(String, Vec<OrderTerm>)>,
+    page: usize,
+    size: usize,
+}
+
+impl ListParams {
+    /// Checks the parameters in the order OCM reports them: search, order, then paging.
+    pub(super) fn parse(
+        query: &HashMap<String, String>,
+        attributes: &[&str],
+        path: &str,
+        max_size: usize,
+    ) -> Result<Self, Failure> {
+        let bad = |reason: String| error(StatusCode::BAD_REQUEST, path, reason);
+        let search = match query.get("search") {
+            Some(s) => Some((
+                s.clone(),
+                Search::parse(s, attributes).map_err(|e| bad(e.0))?,
+            )),
+            None => None,
+        };
+        let order = match query.get("order") {
+            Some(o) => Some((o.clone(), parse_order(o, attributes).map_err(|e| bad(e.0))?)),
+            None => None,
+        };
+        let (page, size) = paging(query, max_size).map_err(bad)?;
+        Ok(Self {
+            search,
+            order,
+            page,
+            size,
+        })
+    }
+
+    /// The `start..end` of the page among `total` matches.
+    fn window(&self, total: usize) -> std::ops::Range<usize> {
+        let start = (self.page - 1).saturating_mul(self.size).min(total);
+        start..start.saturating_add(self.size).min(total)
+    }
+}
+
 /// Applies `search`, `order`, `page` and `size` to `items`.
 pub(super) fn list_page(
     mut items: Vec<Value>,
@@ -91,24 +137,35 @@ pub(super) fn list_page(
     path: &str,
     max_size: usize,
 ) -> Result<PageOf, Failure> {
-    let bad = |reason: String| error(StatusCode::BAD_REQUEST, path, reason);
-    if let Some(s) = query.get("search") {
-        let search = Search::parse(s, attributes).map_err(|e| bad(e.0))?;
+    let params = ListParams::parse(query, attributes, path, max_size)?;
+    if let Some((_, search)) = &params.search {
         items.retain(|i| search.matches(i));
     }
-    if let Some(o) = query.get("order") {
-        let order = parse_order(o, attributes).map_err(|e| bad(e.0))?;
-        sort_items(&mut items, &order);
+    if let Some((_, order)) = &params.order {
+        sort_items(&mut items, order);
     }
-    let (page, size) = paging(query, max_size).map_err(bad)?;
     let total = items.len();
-    let start = (page - 1).saturating_mul(size).min(total);
-    let end = start.saturating_add(size).min(total);
     Ok(PageOf {
-        items: items.drain(start..end).collect(),
-        page,
+        items: items.drain(params.window(total)).collect(),
+        page: params.page,
         total,
     })
+}
+
+/// One page of a table's selection for `params` (clones of the page's objects only).
+pub(super) fn table_page<X>(table: &mut Table<X>, params: &ListParams) -> PageOf {
+    let search = params.search.as_ref().map(|(t, s)| (t.as_str(), s));
+    let order = params
+        .order
+        .as_ref()
+        .map(|(t, o)| (t.as_str(), o.as_slice()));
+    let selected = table.select(search, order);
+    let total = selected.len();
+    PageOf {
+        items: table.objects(&selected[params.window(total)]),
+        page: params.page,
+        total,
+    }
 }
 
 pub(super) fn paging(
@@ -140,6 +197,7 @@ pub(super) fn paging(
     Ok((page, size))
 }
 
+/// A list answer over `items` (a few items at hand; a collection is a [`Table`]).
 pub(super) fn list(
     kind: &str,
     items: Vec<Value>,

@@ -8,10 +8,12 @@
 //! and change the world between runs. It is not a security boundary: client secrets are
 //! compared in plain text, but they are never printed by `Debug`.
 //!
-//! Layout: [`fixture`] (the YAML world) and `state`/`seed` (the server state), one file per
-//! API (`sso`, `accounts`, `clusters`, `external`, `service_logs`) over the shared
-//! `http` plumbing, `world` (inspection and mutation for tests) and [`search`] (the
-//! search and order languages).
+//! Layout: [`fixture`] (the YAML world) and `state`/`seed` (the server state), whose
+//! collections are `table`s (creation order, hash indexes, cached list selections, so a
+//! request costs O(log n) or O(page) however large the world), one file per API (`sso`,
+//! `accounts`, `clusters`, `external`, `service_logs`) over the shared `http` plumbing,
+//! `world` (inspection and mutation for tests) and [`search`] (the search and order
+//! languages).
 
 mod accounts;
 mod clusters;
@@ -23,6 +25,7 @@ mod seed;
 mod service_logs;
 mod sso;
 mod state;
+mod table;
 mod world;
 
 pub use fixture::{

@@ -5,9 +5,11 @@
 
 use super::fixture::{FixtureCluster, OcmFixture};
 use super::state::{
-    CLUSTER_STATES, ClusterRec, DEFAULT_TOKEN_LIFETIME, Db, ExtKind, MAX_PAGE_SIZE, Owner,
-    SUBSCRIPTION_STATUSES, ext_object, new_id, now_rfc3339,
+    CLUSTER_INDEXES, CLUSTER_LOG_INDEXES, CLUSTER_STATES, DEFAULT_TOKEN_LIFETIME, Db, ExtConfig,
+    ExtKind, LABEL_INDEXES, MAX_PAGE_SIZE, Owner, SUBSCRIPTION_INDEXES, SUBSCRIPTION_STATUSES,
+    ext_object, new_id, now_rfc3339,
 };
+use super::table::Table;
 use crate::model::BUNDLE_ID;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -24,10 +26,10 @@ impl Db {
                 .unwrap_or(DEFAULT_TOKEN_LIFETIME),
             tokens: HashMap::new(),
             grants: 0,
-            labels: Vec::new(),
-            subscriptions: Vec::new(),
-            clusters: Vec::new(),
-            service_logs: Vec::new(),
+            labels: Table::new(LABEL_INDEXES),
+            subscriptions: Table::new(SUBSCRIPTION_INDEXES),
+            clusters: Table::new(CLUSTER_INDEXES),
+            service_logs: Table::new(CLUSTER_LOG_INDEXES),
             max_page_size: MAX_PAGE_SIZE,
             clock: 0,
         };
@@ -46,7 +48,7 @@ impl Db {
         for (i, log) in fixture.service_logs.into_iter().enumerate() {
             let log =
                 seeded_log(log).ok_or_else(|| format!("service_logs[{i}] must be an object"))?;
-            db.service_logs.push(log);
+            db.service_logs.push(log, ());
         }
         Ok(db)
     }
@@ -64,12 +66,9 @@ impl Db {
             created: self.tick(),
             href: format!("/api/clusters_mgmt/v1/clusters/{}", c.id),
         };
-        self.subscriptions.push(new.subscription(&c, &status));
-        let mut rec = ClusterRec {
-            object: new.cluster(&c),
-            syncsets: Vec::new(),
-            manifests: Vec::new(),
-        };
+        self.subscriptions.push(new.subscription(&c, &status), ());
+        let object = new.cluster(&c);
+        let mut ext = ExtConfig::default();
         if let Some(resources) = c.syncset {
             let obj = ext_object(
                 ExtKind::SyncSet,
@@ -78,7 +77,7 @@ impl Db {
                 resources,
                 &new.created,
             );
-            rec.syncsets.push(obj);
+            ext.syncsets.push(obj);
         }
         if let Some(workloads) = c.manifest {
             let obj = ext_object(
@@ -88,9 +87,9 @@ impl Db {
                 workloads,
                 &new.created,
             );
-            rec.manifests.push(obj);
+            ext.manifests.push(obj);
         }
-        self.clusters.push(rec);
+        self.clusters.push(object, ext);
         for (k, v) in c.labels.0 {
             self.set_label(Owner::Subscription(&new.sub_id), &k, &v);
         }
@@ -99,11 +98,7 @@ impl Db {
 
     /// Checks the cluster against the world; returns its subscription status.
     fn check_cluster(&self, c: &FixtureCluster) -> Result<String, String> {
-        if self
-            .clusters
-            .iter()
-            .any(|x| x.object["id"] == c.id.as_str())
-        {
+        if self.cluster(&c.id).is_some() {
             return Err(format!("duplicate cluster id '{}'", c.id));
         }
         if !CLUSTER_STATES.contains(&c.state.as_str()) {
@@ -127,11 +122,7 @@ impl Db {
             ));
         }
         let sub_id = c.subscription_id();
-        if self
-            .subscriptions
-            .iter()
-            .any(|s| s["id"] == sub_id.as_str())
-        {
+        if self.subscription(&sub_id).is_some() {
             return Err(format!(
                 "cluster '{}': duplicate subscription id '{sub_id}'",
                 c.id

@@ -1,5 +1,6 @@
-//! service_logs v1: listing a cluster's logs (internal-only ones hidden) and posting a
-//! cluster log (validated fields, severity enum, server-filled id, timestamps and author).
+//! service_logs v1: listing a cluster's logs (internal-only ones hidden; found through the
+//! `cluster_uuid`/`cluster_id` index) and posting a cluster log (validated fields, severity
+//! enum, server-filled id, timestamps and author).
 
 use super::OcmSandbox;
 use super::http::{Answer, Caller, error, json_object, list_page, query_map};
@@ -29,9 +30,15 @@ pub(super) async fn list_cluster_logs(
     // This endpoint hides internal-only logs.
     let (logs, max) = {
         let db = s.lock();
-        let logs: Vec<Value> = db
-            .service_logs
-            .iter()
+        let table = &db.service_logs;
+        let rows: Vec<_> = match (uuid, cluster_id) {
+            (Some(u), _) => table.find("cluster_uuid", u).collect(),
+            (None, Some(c)) => table.find("cluster_id", c).collect(),
+            (None, None) => Vec::new(),
+        };
+        let logs: Vec<Value> = rows
+            .into_iter()
+            .filter_map(|r| table.object(r))
             .filter(|l| l["internal_only"] != true)
             .filter(|l| uuid.is_none_or(|u| l["cluster_uuid"] == u.as_str()))
             .filter(|l| cluster_id.is_none_or(|c| l["cluster_id"] == c.as_str()))
@@ -104,6 +111,6 @@ pub(super) async fn create_cluster_log(
     log.entry("event_stream_id")
         .or_insert_with(|| json!(new_id()));
     let log = Value::Object(log);
-    s.lock().service_logs.push(log.clone());
+    s.lock().service_logs.push(log.clone(), ());
     Ok((StatusCode::CREATED, axum::Json(log)).into_response())
 }

@@ -1,9 +1,11 @@
 //! The server state of one OCM environment ([`Db`]): issued SSO tokens, labels, subscriptions,
-//! clusters with their SyncSets/Manifests and service logs, the resources' known attributes
-//! and enums, and the helpers that create objects the way OCM shapes them (ids, timestamps,
-//! hrefs). Seeding it from a fixture is in [`super::seed`].
+//! clusters with their SyncSets/Manifests and service logs (each an indexed [`Table`]), the
+//! resources' known and indexed attributes and enums, and the helpers that create objects the
+//! way OCM shapes them (ids, timestamps, hrefs). Seeding it from a fixture is in
+//! [`super::seed`].
 
 use super::fixture::FixtureClient;
+use super::table::{RowId, Table};
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -90,6 +92,13 @@ pub(super) const CLUSTER_LOG_INPUT_FIELDS: &[&str] = &[
     "doc_references",
     "event_stream_id",
 ];
+/// The attributes each table indexes: what the handlers look rows up by, and the equalities
+/// of dtp's searches (`id in (…)`, `subscription.id in (…)`, `external_id in (…)`).
+pub(super) const LABEL_INDEXES: &[&str] = &["subscription_id", "organization_id"];
+pub(super) const SUBSCRIPTION_INDEXES: &[&str] =
+    &["id", "organization_id", "cluster_id", "external_cluster_id"];
+pub(super) const CLUSTER_INDEXES: &[&str] = &["id", "external_id", "subscription.id"];
+pub(super) const CLUSTER_LOG_INDEXES: &[&str] = &["cluster_uuid", "cluster_id"];
 pub(super) const SEVERITIES: &[&str] = &[
     "Debug",
     "Info",
@@ -130,8 +139,9 @@ pub(super) struct Issued {
     pub(super) expires: Instant,
 }
 
-pub(super) struct ClusterRec {
-    pub(super) object: Value,
+/// A cluster's external configuration, kept beside its object in the clusters table.
+#[derive(Default)]
+pub(super) struct ExtConfig {
     pub(super) syncsets: Vec<Value>,
     pub(super) manifests: Vec<Value>,
 }
@@ -141,11 +151,11 @@ pub(super) struct Db {
     pub(super) token_lifetime: Duration,
     pub(super) tokens: HashMap<String, Issued>,
     pub(super) grants: usize,
-    /// Organization and subscription labels, in creation order.
-    pub(super) labels: Vec<Value>,
-    pub(super) subscriptions: Vec<Value>,
-    pub(super) clusters: Vec<ClusterRec>,
-    pub(super) service_logs: Vec<Value>,
+    /// Organization and subscription labels, in creation order (as every table).
+    pub(super) labels: Table,
+    pub(super) subscriptions: Table,
+    pub(super) clusters: Table<ExtConfig>,
+    pub(super) service_logs: Table,
     /// Largest `size` a list answers with.
     pub(super) max_page_size: usize,
     /// Seconds after the fixture epoch of the next created object: makes fixture timestamps
@@ -164,19 +174,36 @@ impl Db {
         t.to_rfc3339_opts(SecondsFormat::Secs, true)
     }
 
-    pub(super) fn cluster_mut(&mut self, id: &str) -> Option<&mut ClusterRec> {
-        self.clusters.iter_mut().find(|c| c.object["id"] == id)
+    /// The (first) cluster whose `id` is `id`.
+    pub(super) fn cluster(&self, id: &str) -> Option<RowId> {
+        self.clusters.first("id", id)
+    }
+
+    /// The (first) subscription whose `id` is `id`.
+    pub(super) fn subscription(&self, id: &str) -> Option<RowId> {
+        self.subscriptions.first("id", id)
+    }
+
+    /// The labels of `owner` with key `key`, in creation order.
+    fn owned_labels(&self, owner: Owner<'_>, key: &str) -> Vec<RowId> {
+        let (field, owner_id) = owner.field();
+        self.labels
+            .find(field, owner_id)
+            .filter(|id| {
+                self.labels
+                    .object(*id)
+                    .is_some_and(|l| owner.owns(l) && l["key"] == key)
+            })
+            .collect()
     }
 
     pub(super) fn set_label(&mut self, owner: Owner<'_>, key: &str, value: &str) {
         let now = self.tick();
-        if let Some(l) = self
-            .labels
-            .iter_mut()
-            .find(|l| owner.owns(l) && l["key"] == key)
-        {
-            l["value"] = json!(value);
-            l["updated_at"] = json!(now);
+        if let Some(id) = self.owned_labels(owner, key).first() {
+            self.labels.edit(*id, |l| {
+                l["value"] = json!(value);
+                l["updated_at"] = json!(now);
+            });
             return;
         }
         let id = new_id();
@@ -196,13 +223,15 @@ impl Db {
             "updated_at": now,
         });
         label[field] = json!(owner_id);
-        self.labels.push(label);
+        self.labels.push(label, ());
     }
 
     pub(super) fn remove_label(&mut self, owner: Owner<'_>, key: &str) -> bool {
-        let before = self.labels.len();
-        self.labels.retain(|l| !(owner.owns(l) && l["key"] == key));
-        self.labels.len() != before
+        let doomed = self.owned_labels(owner, key);
+        for id in &doomed {
+            self.labels.remove(*id);
+        }
+        !doomed.is_empty()
     }
 }
 
@@ -213,6 +242,14 @@ pub(super) enum Owner<'a> {
 }
 
 impl Owner<'_> {
+    /// The label field naming the owner, and the owner's id.
+    fn field(&self) -> (&'static str, &str) {
+        match self {
+            Owner::Subscription(s) => ("subscription_id", s),
+            Owner::Organization(o) => ("organization_id", o),
+        }
+    }
+
     pub(super) fn owns(&self, label: &Value) -> bool {
         match self {
             Owner::Subscription(s) => {
@@ -275,13 +312,13 @@ impl ExtKind {
             Self::Manifest => "workloads",
         }
     }
-    pub(super) fn items(self, rec: &ClusterRec) -> &Vec<Value> {
+    pub(super) fn items(self, rec: &ExtConfig) -> &Vec<Value> {
         match self {
             Self::SyncSet => &rec.syncsets,
             Self::Manifest => &rec.manifests,
         }
     }
-    pub(super) fn items_mut(self, rec: &mut ClusterRec) -> &mut Vec<Value> {
+    pub(super) fn items_mut(self, rec: &mut ExtConfig) -> &mut Vec<Value> {
         match self {
             Self::SyncSet => &mut rec.syncsets,
             Self::Manifest => &mut rec.manifests,

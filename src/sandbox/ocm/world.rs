@@ -23,9 +23,9 @@ impl OcmSandbox {
     }
 
     fn bundle(&self, cluster_id: &str, kind: ExtKind) -> Option<Vec<Value>> {
-        let mut db = self.lock();
-        let rec = db.cluster_mut(cluster_id)?;
-        kind.items(rec)
+        let db = self.lock();
+        let (_, ext) = db.clusters.row(db.cluster(cluster_id)?)?;
+        kind.items(ext)
             .iter()
             .find(|o| o["id"] == BUNDLE_ID)
             .map(|o| o[kind.field()].as_array().cloned().unwrap_or_default())
@@ -45,13 +45,13 @@ impl OcmSandbox {
         self.lock()
             .clusters
             .iter()
-            .filter(|c| kind.items(c).iter().any(|o| o["id"] == BUNDLE_ID))
+            .filter(|(_, ext)| kind.items(ext).iter().any(|o| o["id"] == BUNDLE_ID))
             .count()
     }
 
     /// Every stored service log, in creation order.
     pub fn service_logs(&self) -> Vec<Value> {
-        self.lock().service_logs.clone()
+        self.lock().service_logs.to_vec()
     }
 
     /// How many access tokens SSO issued.
@@ -61,17 +61,15 @@ impl OcmSandbox {
 
     /// The cluster object as `GET /clusters/{id}` returns it.
     pub fn cluster(&self, cluster_id: &str) -> Option<Value> {
-        self.lock()
-            .cluster_mut(cluster_id)
-            .map(|c| c.object.clone())
+        let db = self.lock();
+        db.clusters.object(db.cluster(cluster_id)?).cloned()
     }
 
     /// The subscription object.
     pub fn subscription(&self, subscription_id: &str) -> Option<Value> {
-        self.lock()
-            .subscriptions
-            .iter()
-            .find(|s| s["id"] == subscription_id)
+        let db = self.lock();
+        db.subscriptions
+            .object(db.subscription(subscription_id)?)
             .cloned()
     }
 
@@ -111,57 +109,38 @@ impl OcmSandbox {
     /// Removes a cluster and its subscription's labels (the subscription stays, deprovisioned).
     pub fn remove_cluster(&self, cluster_id: &str) -> bool {
         let mut db = self.lock();
-        let Some(idx) = db
-            .clusters
-            .iter()
-            .position(|c| c.object["id"] == cluster_id)
-        else {
+        let Some((object, _)) = db.cluster(cluster_id).and_then(|c| db.clusters.remove(c)) else {
             return false;
         };
-        let rec = db.clusters.remove(idx);
-        let sub_id = rec
-            .object
+        let sub_id = object
             .pointer("/subscription/id")
             .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        if let Some(s) = db
-            .subscriptions
-            .iter_mut()
-            .find(|s| s["id"] == sub_id.as_str())
-        {
-            s["status"] = json!("Deprovisioned");
+            .unwrap_or("");
+        if let Some(s) = db.subscription(sub_id) {
+            db.subscriptions
+                .edit(s, |s| s["status"] = json!("Deprovisioned"));
         }
-        db.labels
-            .retain(|l| l["subscription_id"] != sub_id.as_str());
+        let labels: Vec<_> = db.labels.find("subscription_id", sub_id).collect();
+        for l in labels {
+            db.labels.remove(l);
+        }
         true
     }
 
     /// Edits the raw cluster object (e.g. to drop `external_id` and make it malformed).
     pub fn edit_cluster(&self, cluster_id: &str, edit: impl FnOnce(&mut Value)) -> bool {
-        match self.lock().cluster_mut(cluster_id) {
-            Some(rec) => {
-                edit(&mut rec.object);
-                true
-            }
-            None => false,
-        }
+        let mut db = self.lock();
+        db.cluster(cluster_id)
+            .and_then(|c| db.clusters.edit(c, edit))
+            .is_some()
     }
 
     /// Edits the raw subscription object.
     pub fn edit_subscription(&self, subscription_id: &str, edit: impl FnOnce(&mut Value)) -> bool {
-        match self
-            .lock()
-            .subscriptions
-            .iter_mut()
-            .find(|s| s["id"] == subscription_id)
-        {
-            Some(s) => {
-                edit(s);
-                true
-            }
-            None => false,
-        }
+        let mut db = self.lock();
+        db.subscription(subscription_id)
+            .and_then(|s| db.subscriptions.edit(s, edit))
+            .is_some()
     }
 
     /// Creates or updates a subscription label (a new label is the newest).
@@ -188,7 +167,10 @@ impl OcmSandbox {
 
     /// Edits the stored service logs (e.g. to age one past the dedup window).
     pub fn edit_service_logs(&self, edit: impl FnOnce(&mut Vec<Value>)) {
-        edit(&mut self.lock().service_logs);
+        let mut db = self.lock();
+        let mut logs = db.service_logs.to_vec();
+        edit(&mut logs);
+        db.service_logs.replace_all(logs);
     }
 
     /// Sets (or with `None` deletes) the cluster's `ext-dynatrace-tokens-dtp` SyncSet.
@@ -204,11 +186,12 @@ impl OcmSandbox {
     fn set_bundle(&self, cluster_id: &str, kind: ExtKind, items: Option<Vec<Value>>) -> bool {
         let now = now_rfc3339();
         let mut db = self.lock();
-        let Some(rec) = db.cluster_mut(cluster_id) else {
+        let Some((object, ext)) = db.cluster(cluster_id).and_then(|c| db.clusters.row_mut(c))
+        else {
             return false;
         };
-        let href = rec.object["href"].as_str().unwrap_or_default().to_owned();
-        let list = kind.items_mut(rec);
+        let href = object["href"].as_str().unwrap_or_default().to_owned();
+        let list = kind.items_mut(ext);
         list.retain(|o| o["id"] != BUNDLE_ID);
         if let Some(items) = items {
             list.push(ext_object(kind, &href, BUNDLE_ID, items, &now));

@@ -17,6 +17,7 @@
 use super::AppInterfaceError;
 use crate::clients::AppInterfaceSource;
 use crate::clients::http::{Http, read_body, read_json, send};
+use crate::clients::limit::Limit;
 use crate::model::{
     AppInterfaceData, DynatraceEnvironment, OcmEnvName, OcmEnvironment, OrgId, SpecName,
     SpecSecret, SpecToken, TenantId, TokenSpec, VaultSecretRef,
@@ -44,6 +45,7 @@ pub struct GraphqlSource {
     /// The server, or why it cannot be used.
     endpoint: Result<Endpoint, String>,
     http: Http,
+    limit: std::sync::Arc<Limit>,
     sha: Option<String>,
     pin: bool,
     query_attempts: u32,
@@ -60,6 +62,34 @@ struct Endpoint {
     authorization: Option<HeaderValue>,
 }
 
+/// Whether `server` can be qontract-server's URL: http(s) with a host, and no credentials (the
+/// token goes in `graphql.token`). The message does not quote a URL with credentials.
+pub fn check_server(server: &url::Url) -> Result<(), String> {
+    if !server.username().is_empty() || server.password().is_some() {
+        return Err(
+            "the GraphQL server URL must not carry credentials (the token goes in graphql.token)"
+                .to_owned(),
+        );
+    }
+    if !matches!(server.scheme(), "http" | "https") || server.host_str().is_none() {
+        return Err(format!(
+            "invalid GraphQL server URL '{server}': expected http(s)://host[:port]/graphql"
+        ));
+    }
+    Ok(())
+}
+
+/// The `Authorization` header of a GraphQL token (surrounding whitespace removed), marked
+/// sensitive; an error when the token cannot be a header value.
+pub fn token_header(token: &SecretString) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(token.expose_secret().trim())
+        .map(|mut h| {
+            h.set_sensitive(true);
+            h
+        })
+        .map_err(|_| "the GraphQL token is not a valid HTTP header value".to_owned())
+}
+
 impl Endpoint {
     fn parse(server_url: &str, token: Option<SecretString>) -> Result<Self, String> {
         // The text is not quoted: it may carry credentials.
@@ -69,27 +99,9 @@ impl Endpoint {
     }
 
     fn from_url(server: url::Url, token: Option<SecretString>) -> Result<Self, String> {
-        if !server.username().is_empty() || server.password().is_some() {
-            return Err(
-                "the GraphQL server URL must not carry credentials (the token goes in graphql.token)"
-                    .to_owned(),
-            );
-        }
-        if !matches!(server.scheme(), "http" | "https") || server.host_str().is_none() {
-            return Err(format!(
-                "invalid GraphQL server URL '{server}': expected http(s)://host[:port]/graphql"
-            ));
-        }
+        check_server(&server)?;
         let origin = server.origin().ascii_serialization();
-        let authorization = token
-            .map(|t| {
-                HeaderValue::from_str(t.expose_secret().trim()).map(|mut h| {
-                    h.set_sensitive(true);
-                    h
-                })
-            })
-            .transpose()
-            .map_err(|_| "the GraphQL token is not a valid HTTP header value".to_owned())?;
+        let authorization = token.as_ref().map(token_header).transpose()?;
         Ok(Self {
             server,
             origin,
@@ -146,6 +158,7 @@ impl GraphqlSource {
 
     fn with_endpoint(server_url: String, endpoint: Result<Endpoint, String>, http: Http) -> Self {
         Self {
+            limit: http.target("graphql", &server_url),
             server_url,
             endpoint,
             http,
@@ -213,8 +226,8 @@ impl GraphqlSource {
         let url = format!("{}/sha256", self.endpoint()?.origin);
         let op = format!("GET {url}");
         let resp = send(
-            &self.http.settings,
-            "graphql",
+            &self.http,
+            &self.limit,
             &op,
             true,
             || self.request(reqwest::Method::GET, &url),
@@ -353,8 +366,8 @@ impl GraphqlSource {
         attempt: u32,
     ) -> Result<graphql_client::Response<Value>, AppInterfaceError> {
         let result = send(
-            &self.http.settings,
-            "graphql",
+            &self.http,
+            &self.limit,
             op,
             true,
             || {

@@ -79,16 +79,31 @@ fn compare_strings(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// The order of `order=` sorting: a total order (sorting requires one), so values are first
+/// grouped by kind (booleans, numbers, RFC 3339 instants, other strings, anything else), then
+/// compared within their group (instants as instants, ties by text).
 pub(super) fn compare_values(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::String(x), Value::String(y)) => compare_strings(x, y),
+    fn group(v: &Value) -> (u8, Option<chrono::DateTime<chrono::FixedOffset>>) {
+        match v {
+            Value::Bool(_) => (0, None),
+            Value::Number(_) => (1, None),
+            Value::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
+                Ok(t) => (2, Some(t)),
+                Err(_) => (3, None),
+            },
+            _ => (4, None),
+        }
+    }
+    let ((ga, ta), (gb, tb)) = (group(a), group(b));
+    ga.cmp(&gb).then_with(|| match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         (Value::Number(x), Value::Number(y)) => x
             .as_f64()
             .partial_cmp(&y.as_f64())
             .unwrap_or(Ordering::Equal),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::String(x), Value::String(y)) => ta.cmp(&tb).then_with(|| x.cmp(y)),
         _ => scalar_text(a).cmp(&scalar_text(b)),
-    }
+    })
 }
 
 /// SQL LIKE: `%` any sequence, `_` any one character, `\` escapes the next character.

@@ -12,11 +12,13 @@
 
 //!
 //! Layout: `lexer` (tokens), `parser` (syntax tree and recursive descent), `eval`
-//! (SQL semantics over JSON); this file holds the public API.
+//! (SQL semantics over JSON), `probe` (the equalities an index can answer); this file holds
+//! the public API.
 
 mod eval;
 mod lexer;
 mod parser;
+mod probe;
 
 use eval::compare_values;
 use parser::{Expr, Parser};
@@ -111,22 +113,25 @@ pub fn sort_items(items: &mut [Value], order: &[OrderTerm]) {
     if order.is_empty() {
         return;
     }
-    items.sort_by(|a, b| {
-        for term in order {
-            let (x, y) = (lookup(a, &term.attribute), lookup(b, &term.attribute));
-            let o = match (x, y) {
-                (None, None) => Ordering::Equal,
-                (None, Some(_)) => Ordering::Greater,
-                (Some(_), None) => Ordering::Less,
-                (Some(x), Some(y)) => compare_values(x, y),
-            };
-            let o = if term.descending { o.reverse() } else { o };
-            if o != Ordering::Equal {
-                return o;
-            }
+    items.sort_by(|a, b| compare_by(a, b, order));
+}
+
+/// How two items compare under the order terms: the order [`sort_items`] sorts by.
+pub fn compare_by(a: &Value, b: &Value, order: &[OrderTerm]) -> Ordering {
+    for term in order {
+        let (x, y) = (lookup(a, &term.attribute), lookup(b, &term.attribute));
+        let o = match (x, y) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(x), Some(y)) => compare_values(x, y),
+        };
+        let o = if term.descending { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
         }
-        Ordering::Equal
-    });
+    }
+    Ordering::Equal
 }
 
 /// The value at a dotted path; `None` for missing or JSON null (SQL NULL).

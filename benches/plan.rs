@@ -1,19 +1,14 @@
-//! `make bench`: speed and memory of dtp at fleet scale.
-//!
-//! 1. Planning (pure): `desired_state` + `plan` for 1 000 and 10 000 clusters, both for a fleet
-//!    the Python integration already provisioned (everything compared, nothing to do) and for a
-//!    new fleet (every token and bundle to create).
-//! 2. The `dtp` binary against an in-process sandbox fleet of 1 000 clusters: the first run
-//!    (creates 2 000 tokens and 1 000 bundles) and the second run (nothing to do): wall time,
-//!    requests, and the process's peak RSS (VmHWM, polled from /proc).
+//! `make bench`, the planning table: the pure core alone (`desired_state` + `plan`) for 1 000
+//! and 10 000 clusters, both for a fleet the Python integration already provisioned
+//! (everything compared, nothing to do) and for a new fleet (every token and bundle to
+//! create). The runs of the binary against the sandbox are the fleet table (`benches/fleet`).
 
 use dtp::desired::desired_state;
 use dtp::model::DiscoveredCluster;
-use dtp::model::bundle::{BundleKind, DesiredSecret, Resources, TokenValue, render_secret};
+use dtp::model::bundle::{DesiredSecret, Resources, TokenValue, render_secret};
 use dtp::model::*;
 use dtp::plan::{CurrentState, TenantTokens, plan};
 use secrecy::SecretString;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -127,7 +122,7 @@ fn provisioned(
                         enabled: Some(true),
                         expiration_date: None,
                         created: None,
-                        scopes: Some(t.scopes.clone()),
+                        scopes: Some(t.scopes.clone().into()),
                     });
                 tokens.push((
                     t.key.clone(),
@@ -242,103 +237,7 @@ fn bench_plan() {
     );
 }
 
-fn sandbox_fleet(n: usize) -> serde_json::Value {
-    let spec = json!({
-        "$schema": "/dynatrace/dynatrace-token-provider-token-spec-1.yml",
-        "name": "default", "description": "d", "ocm_org_ids": ["org"],
-        "secrets": [{"name": "dynatrace-token-dtp", "namespace": "dynatrace", "tokens": [
-            {"name": "operator-token", "keyNameInSecret": "apiToken", "scopes": OPERATOR},
-            {"name": "ingestion-token", "keyNameInSecret": "dataIngestToken", "scopes": INGEST},
-        ]}],
-    });
-    let boot = "dt0c01.BENCHBOOTSTRAP0000000000.SECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSE";
-    let clusters: Vec<_> = (0..n)
-        .map(|i| json!({
-            "id": format!("c{i:05}"), "external_id": uuid(i), "name": format!("cluster-{i}"), "organization": "org",
-            "product": if i % 3 == 0 { "rosa" } else { "osd" }, "hcp": i % 3 == 0,
-            "labels": {"sre-capabilities.dtp.v2.tenant": "abc12345", "sre-capabilities.dtp.v2.token-spec": "default"},
-        }))
-        .collect();
-    json!({
-        "app_interface": {"datafiles": {
-            "/settings.yml": {"$schema": "/app-interface/app-interface-settings-1.yml", "vault": false},
-            "/spec.yml": spec,
-            "/dt.yml": {"$schema": "/dependencies/dynatrace-environment-1.yml", "name": "dt", "description": "d",
-                "environmentID": "abc12345", "environmentUrl": "${DYNATRACE_URL}/e/abc12345",
-                "bootstrapToken": {"path": "dynatrace", "field": "bootstrap_token"}},
-            "/ocm.yml": {"$schema": "/openshift/openshift-cluster-manager-environment-1.yml", "name": "production",
-                "description": "d", "labels": {}, "url": "${OCM_URL:production}", "accessTokenClientId": "dtp",
-                "accessTokenUrl": "${OCM_URL:production}/auth/realms/redhat-external/protocol/openid-connect/token",
-                "accessTokenClientSecret": {"path": "ocm", "field": "client_secret"}},
-        }},
-        "ocm": {"production": {"clients": [{"client_id": "dtp", "client_secret": "bench-client-secret"}], "clusters": clusters}},
-        "dynatrace": {"tenants": [{"id": "abc12345", "bootstrap_token": boot, "tokens": []}]},
-        "config_secrets": {"ocm": {"client_secret": "bench-client-secret"}, "dynatrace": {"bootstrap_token": boot}},
-    })
-}
-
-async fn run_binary(config: &std::path::Path, extra: &[&str]) -> (Duration, u64, i32) {
-    let start = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dtp"))
-        .args(["--log-level", "error", "run", "--config"])
-        .arg(config)
-        .args(extra)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("dtp starts");
-    let pid = child.id().expect("pid").to_string();
-    let mut peak = 0;
-    let status = loop {
-        if let Some(kib) = vm_hwm_kib(&pid) {
-            peak = peak.max(kib);
-        }
-        tokio::select! {
-            st = child.wait() => break st.expect("dtp exits"),
-            _ = tokio::time::sleep(Duration::from_millis(2)) => {}
-        }
-    };
-    (start.elapsed(), peak, status.code().unwrap_or(-1))
-}
-
-async fn bench_runs() {
-    let n = 1_000;
-    println!(
-        "## The dtp binary against the sandbox: {n} clusters (1/3 HCP), 1 tenant, concurrency 8"
-    );
-    let sandbox = dtp::sandbox::Sandbox::start_yaml(&sandbox_fleet(n).to_string())
-        .await
-        .expect("sandbox");
-    let dir = std::env::temp_dir().join(format!("dtp-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.toml");
-    std::fs::write(&config, sandbox.config_toml()).unwrap();
-    println!("| run | wall time | requests | writes | peak RSS | exit |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (label, args) in [
-        ("dry-run, new fleet", &["--dry-run"][..]),
-        ("first run (create all)", &["--no-dry-run"][..]),
-        ("second run (no change)", &["--no-dry-run"][..]),
-    ] {
-        sandbox.control.clear_requests();
-        let (t, rss, code) = run_binary(&config, args).await;
-        println!(
-            "| {label} | {:.2} s | {} | {} | {:.1} MiB | {code} |",
-            t.as_secs_f64(),
-            sandbox.control.requests().len(),
-            sandbox.control.writes().len(),
-            rss as f64 / 1024.0
-        );
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = BundleKind::SyncSet;
-}
-
 fn main() {
     // `cargo bench` passes --bench; nothing to parse.
     bench_plan();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(bench_runs());
 }

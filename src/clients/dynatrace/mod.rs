@@ -9,16 +9,22 @@
 
 use crate::clients::Dynatrace;
 use crate::clients::http::{ApiError, Http, read_json, send};
+use crate::clients::limit::Limit;
+use crate::model::token::{ScopeSets, redact_token_secrets};
 use crate::model::{CreatedToken, DtToken, DynatraceEnvironment, REDACTED, TenantId, TokenId};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use reqwest::{RequestBuilder, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 use url::Url;
+
+mod parse;
+pub use parse::parse_date;
+use parse::parse_page;
 
 /// Page size of the first list request; the API allows 100..=10000.
 const PAGE_SIZE: &str = "1000";
@@ -27,6 +33,8 @@ const LIST_FIELDS: &str = "+expirationDate,+scopes";
 /// Upper bound on pages followed in one listing: 10 million tokens at the page size above,
 /// far beyond any real tenant, so hitting it means the server is misbehaving.
 const MAX_PAGES: usize = 10_000;
+/// Most list entries reserved up front from a page's `totalCount` (a server could claim any).
+const MAX_RESERVE: usize = 100_000;
 
 /// A Dynatrace tenant's token API, authenticated with its bootstrap token.
 pub struct DynatraceClient {
@@ -35,6 +43,8 @@ pub struct DynatraceClient {
     base: Result<Url, String>,
     bootstrap_token: SecretString,
     http: Http,
+    /// This tenant's concurrency limit (Dynatrace throttles per environment).
+    limit: Arc<Limit>,
 }
 
 impl fmt::Debug for DynatraceClient {
@@ -73,6 +83,7 @@ impl DynatraceClient {
             tenant: env.environment_id.clone(),
             base,
             bootstrap_token,
+            limit: http.target("dynatrace", env.environment_id.as_str()),
             http,
         }
     }
@@ -122,19 +133,61 @@ impl DynatraceClient {
     }
 }
 
+/// Every error leaves through [`DynatraceClient::scrub`]: a server may echo a token.
 #[async_trait]
 impl Dynatrace for DynatraceClient {
     async fn list_tokens(&self) -> Result<Vec<DtToken>, ApiError> {
-        let op = self.op("list tokens");
+        self.list(self.op("list tokens"))
+            .await
+            .map_err(|e| self.scrub(e))
+    }
+
+    async fn create_token(&self, name: &str, scopes: &[String]) -> Result<CreatedToken, ApiError> {
+        self.create(name, scopes).await.map_err(|e| self.scrub(e))
+    }
+
+    async fn update_token(
+        &self,
+        id: &TokenId,
+        name: &str,
+        scopes: &[String],
+    ) -> Result<(), ApiError> {
+        self.update(id, name, scopes)
+            .await
+            .map_err(|e| self.scrub(e))
+    }
+
+    async fn delete_token(&self, id: &TokenId) -> Result<(), ApiError> {
+        self.delete(id).await.map_err(|e| self.scrub(e))
+    }
+}
+
+impl DynatraceClient {
+    /// The error without the bootstrap token and without the secret part of anything shaped
+    /// like a token.
+    fn scrub(&self, e: ApiError) -> ApiError {
+        let bootstrap = self.bootstrap_token.expose_secret().trim();
+        e.map_message(|text| {
+            let text = if bootstrap.len() >= 8 {
+                text.replace(bootstrap, REDACTED)
+            } else {
+                text.to_owned()
+            };
+            redact_token_secrets(&text)
+        })
+    }
+
+    async fn list(&self, op: String) -> Result<Vec<DtToken>, ApiError> {
         let url = self.url(&op, None)?;
         let auth = self.auth_header(&op)?;
         let mut tokens = Vec::new();
+        let mut scope_sets = ScopeSets::default();
         let mut followed: HashSet<String> = HashSet::new();
         let mut next: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let resp = send(
-                &self.http.settings,
-                "dynatrace",
+                &self.http,
+                &self.limit,
                 &op,
                 true,
                 || {
@@ -149,7 +202,12 @@ impl Dynatrace for DynatraceClient {
             )
             .await?;
             let page = json_body(&op, resp, self.http.settings.max_body).await?;
-            let (items, key) = parse_page(&op, &page)?;
+            let (items, key) = parse_page(&op, &page, &mut scope_sets)?;
+            if tokens.is_empty() {
+                // The list is kept for the whole run: sized once, not doubled into twice it.
+                let total = page.get("totalCount").and_then(Value::as_u64).unwrap_or(0);
+                tokens.reserve_exact(usize::try_from(total).unwrap_or(0).min(MAX_RESERVE));
+            }
             tokens.extend(items);
             match key {
                 None => {
@@ -173,7 +231,7 @@ impl Dynatrace for DynatraceClient {
         ))
     }
 
-    async fn create_token(&self, name: &str, scopes: &[String]) -> Result<CreatedToken, ApiError> {
+    async fn create(&self, name: &str, scopes: &[String]) -> Result<CreatedToken, ApiError> {
         let op = self.op(format_args!("create token '{name}'"));
         let url = self.url(&op, None)?;
         let auth = self.auth_header(&op)?;
@@ -181,8 +239,8 @@ impl Dynatrace for DynatraceClient {
         // Not idempotent: a repeated POST would create a second token, so `send` retries it
         // only when the server says it did not process the request (429, 503).
         let resp = send(
-            &self.http.settings,
-            "dynatrace",
+            &self.http,
+            &self.limit,
             &op,
             false,
             || {
@@ -235,19 +293,14 @@ impl Dynatrace for DynatraceClient {
         })
     }
 
-    async fn update_token(
-        &self,
-        id: &TokenId,
-        name: &str,
-        scopes: &[String],
-    ) -> Result<(), ApiError> {
+    async fn update(&self, id: &TokenId, name: &str, scopes: &[String]) -> Result<(), ApiError> {
         let op = self.op(format_args!("update token {id} to '{name}'"));
         let url = self.url(&op, Some(id))?;
         let auth = self.auth_header(&op)?;
         let body = serde_json::json!({ "name": name, "scopes": scopes });
         send(
-            &self.http.settings,
-            "dynatrace",
+            &self.http,
+            &self.limit,
             &op,
             true,
             || {
@@ -261,13 +314,13 @@ impl Dynatrace for DynatraceClient {
         Ok(())
     }
 
-    async fn delete_token(&self, id: &TokenId) -> Result<(), ApiError> {
+    async fn delete(&self, id: &TokenId) -> Result<(), ApiError> {
         let op = self.op(format_args!("delete token {id}"));
         let url = self.url(&op, Some(id))?;
         let auth = self.auth_header(&op)?;
         let result = send(
-            &self.http.settings,
-            "dynatrace",
+            &self.http,
+            &self.limit,
             &op,
             true,
             || self.request(self.http.client.delete(url.clone()), &auth),
@@ -330,104 +383,11 @@ async fn json_body(op: &str, resp: Response, limit: usize) -> Result<Value, ApiE
     read_json(op, resp, limit).await
 }
 
-/// One `ApiTokenList` page: its usable tokens and the next page's key (`None` on the last).
-/// Lenient per item: only `id` and `name` are required; others are skipped with a warning.
-fn parse_page(op: &str, page: &Value) -> Result<(Vec<DtToken>, Option<String>), ApiError> {
-    let items = page
-        .get("apiTokens")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ApiError::decode(op, "the token list has no 'apiTokens' array"))?;
-    let next = match page.get("nextPageKey") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(ApiError::decode(op, "'nextPageKey' is not a string")),
-    };
-    let tokens = items
-        .iter()
-        .filter_map(|item| parse_token(op, item))
-        .collect();
-    Ok((tokens, next))
-}
-
-fn parse_token(op: &str, item: &Value) -> Option<DtToken> {
-    let id = item
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
-    let name = item.get("name").and_then(Value::as_str);
-    let (Some(id), Some(name)) = (id, name) else {
-        match id {
-            Some(id) => tracing::warn!(op, token_id = id, "skipping a listed token without a name"),
-            None => tracing::warn!(op, "skipping a listed token without an id"),
-        }
-        return None;
-    };
-    let enabled = match item.get("enabled") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            tracing::warn!(op, token_id = id, "ignoring a non-boolean 'enabled'");
-            None
-        }
-    };
-    let expiration_date = date_field(op, id, item, "expirationDate");
-    let created = date_field(op, id, item, "creationDate");
-    let scopes = match item.get("scopes") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(a)) => {
-            let scopes: Option<Vec<String>> =
-                a.iter().map(|s| s.as_str().map(str::to_owned)).collect();
-            if scopes.is_none() {
-                tracing::warn!(
-                    op,
-                    token_id = id,
-                    "ignoring 'scopes' that are not all strings"
-                );
-            }
-            scopes
-        }
-        Some(_) => {
-            tracing::warn!(op, token_id = id, "ignoring a non-array 'scopes'");
-            None
-        }
-    };
-    Some(DtToken {
-        id: TokenId::new(id),
-        name: name.to_owned(),
-        enabled,
-        expiration_date,
-        created,
-        scopes,
-    })
-}
-
-/// A date field of a listed token: ISO 8601 or epoch milliseconds; unparsable is ignored.
-fn date_field(op: &str, id: &str, item: &Value, field: &str) -> Option<DateTime<Utc>> {
-    let v = item.get(field).filter(|v| !v.is_null())?;
-    let parsed = match v {
-        Value::String(s) => parse_date(s),
-        Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
-        _ => None,
-    };
-    if parsed.is_none() {
-        tracing::warn!(op, token_id = id, field, value = %v, "ignoring an unparsable date");
-    }
-    parsed
-}
-
-/// A Dynatrace timestamp: ISO 8601 in UTC with or without milliseconds
-/// (`2024-01-01T00:00:00Z`, `2024-01-01T00:00:00.123Z`), or with an offset.
-pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s.trim())
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use chrono::Utc;
     use serde_json::json;
 
     #[test]
@@ -473,7 +433,7 @@ mod tests {
             {"name": "nameless"},
             {"id": "dt0c01.C", "name": "dtp_c", "enabled": "yes", "expirationDate": "soon",
              "scopes": "logs.ingest"}]});
-        let (tokens, next) = parse_page("op", &page).unwrap();
+        let (tokens, next) = parse_page("op", &page, &mut ScopeSets::default()).unwrap();
         assert_eq!(next, None);
         assert_eq!(tokens.len(), 2);
         assert_eq!(tokens[0].enabled, Some(true));
@@ -495,10 +455,20 @@ mod tests {
 
     #[test]
     fn a_page_without_a_token_array_is_an_error_and_an_empty_key_ends_paging() {
-        assert!(parse_page("op", &json!({"totalCount": 0})).is_err());
-        let (_, next) = parse_page("op", &json!({"apiTokens": [], "nextPageKey": ""})).unwrap();
+        assert!(parse_page("op", &json!({"totalCount": 0}), &mut ScopeSets::default()).is_err());
+        let (_, next) = parse_page(
+            "op",
+            &json!({"apiTokens": [], "nextPageKey": ""}),
+            &mut ScopeSets::default(),
+        )
+        .unwrap();
         assert_eq!(next, None);
-        let (_, next) = parse_page("op", &json!({"apiTokens": [], "nextPageKey": "k"})).unwrap();
+        let (_, next) = parse_page(
+            "op",
+            &json!({"apiTokens": [], "nextPageKey": "k"}),
+            &mut ScopeSets::default(),
+        )
+        .unwrap();
         assert_eq!(next.as_deref(), Some("k"));
     }
 
