@@ -6,7 +6,7 @@ CARGO ?= cargo
 FEATURES := --features sandbox
 BAO_BIN := $(CURDIR)/.tools/venv/bin/bao
 
-.PHONY: demo test unit lint fmt clippy layout deny bench build release tools clean
+.PHONY: demo test unit lint fmt clippy layout deny bench build release man tools clean
 
 ## demo: run the whole flow on the embedded sandbox (dry-run, apply, converge)
 demo:
@@ -49,6 +49,12 @@ build:
 release:
 	$(CARGO) build --locked --release --bin dtp
 
+## man: the man page dtp(1) of the production binary, written to target/man/dtp.1
+man:
+	mkdir -p target/man
+	$(CARGO) run --locked --quiet --bin dtp -- man > target/man/dtp.1.tmp
+	mv target/man/dtp.1.tmp target/man/dtp.1
+
 clean:
 	$(CARGO) clean
 	rm -rf .tools
@@ -58,7 +64,7 @@ clean:
 # models) are pinned in scripts/deploy-tools/ and installed into .tools/ by
 # scripts/deploy-tools.sh. No container engine and no helm binary are needed.
 
-.PHONY: deploy-tools generate hadolint chart-check image-smoke check-deploy
+.PHONY: deploy-tools generate hadolint chart-check image-smoke image check-deploy
 
 deploy-tools:
 	scripts/deploy-tools.sh
@@ -80,6 +86,12 @@ chart-check: deploy-tools
 ## rootfs, USER, ENTRYPOINT) and smoke-test the production binary
 image-smoke:
 	scripts/image-smoke.py
+
+## image: build the OCI image into target/image (tag latest) with umoci, no container engine;
+## check its config against the Dockerfile, run it as 65532, rebuild and compare digests
+image:
+	scripts/image.sh
+	scripts/check-image.py
 
 ## check-deploy: everything CI checks about shipping
 check-deploy: hadolint chart-check image-smoke

@@ -438,7 +438,7 @@ def _check_template(tmpl: dict, where: str, failures: Failures, jsonschema) -> N
     for name in sorted(declared.keys() - used):
         failures.add(where, f"parameter {name} is declared but not used")
     workload_kinds = {o["kind"] for o in tmpl["objects"]} & {"Deployment", "CronJob"}
-    expected = {"IMAGE", "IMAGE_TAG", "DRY_RUN", "CONFIG_SECRET_NAME", "LOG_LEVEL"}
+    expected = {"IMAGE", "IMAGE_TAG", "IMAGE_DIGEST", "DRY_RUN", "CONFIG_SECRET_NAME", "LOG_LEVEL"}
     expected |= {"SLEEP_DURATION_SECS", "REPLICAS"} if "Deployment" in workload_kinds else {"CRON_SCHEDULE"}
     for name in sorted(expected - declared.keys()):
         failures.add(where, f"parameter {name} is missing")
@@ -455,7 +455,8 @@ def _check_template(tmpl: dict, where: str, failures: Failures, jsonschema) -> N
     objs = process(tmpl["objects"], params)
     validate_objects(objs, f"{where} (processed with the defaults)", failures)
     # Processing with other values must still give valid objects.
-    other = dict(params, DRY_RUN="false", LOG_LEVEL="debug", IMAGE_TAG="0123abc")
+    other = dict(params, DRY_RUN="false", LOG_LEVEL="debug", IMAGE_TAG="0123abc",
+                 IMAGE_DIGEST="@sha256:" + "0" * 64)
     if "REPLICAS" in other:
         other["REPLICAS"] = "0"
     for obj in process(tmpl["objects"], other):

@@ -2,17 +2,18 @@
 //! the validated configuration, hand over to the library and map the outcome to the
 //! documented exit code.
 
-use clap::Parser;
 use dtp::{cli, commands, exit, telemetry};
 
 fn main() {
     tune_allocator();
-    let args = cli::Cli::parse();
-    let env = cli::Env::from_process();
+    let mut env = cli::Env::from_process();
+    let args = cli::parse(&mut env);
     // Known before anything logs, so that every line of a dry-run is marked. An invalid
     // DRY_RUN is reported (exit 2) once the configuration is built.
     let dry_run = cli::dry_run_hint(&args, &env);
-    if let Err(e) = telemetry::init(args.log_format, &args.log_level, dry_run) {
+    let log_file = env.log_file.as_deref().filter(|f| !f.trim().is_empty());
+    let log_file = log_file.map(std::path::Path::new);
+    if let Err(e) = telemetry::init(args.log_format, &args.log_level, dry_run, log_file) {
         eprintln!("dtp: {e}");
         std::process::exit(exit::INVALID);
     }

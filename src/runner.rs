@@ -10,7 +10,7 @@ use crate::clients::pushgateway::Pushgateway;
 use crate::clients::unleash::{self, UnleashConfig};
 use crate::config::{PlanFormat, Schedule};
 use crate::exit;
-use crate::metrics::{Metrics, to_prometheus_text};
+use crate::metrics::Metrics;
 use crate::reconcile::{self, Dependencies, Report, RunOptions};
 use crate::{progress, report};
 use std::sync::Arc;
@@ -84,7 +84,7 @@ pub async fn run(
         Schedule::Once => {
             let code = one_run(deps, opts, cfg, shutdown).await;
             if let Some(pg) = &cfg.pushgateway {
-                let body = to_prometheus_text(&cfg.metrics.encode());
+                let body = cfg.metrics.encode_prometheus();
                 match pg.push(cfg.metrics.grouping(), body).await {
                     Ok(()) => info!("pushed the run metrics to the Pushgateway"),
                     Err(e) => error!(error = %e, "cannot push the run metrics to the Pushgateway"),

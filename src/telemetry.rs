@@ -3,9 +3,15 @@
 //! dry-run every line is marked — `[DRY-RUN] ` in text (as the Python integration does) and a
 //! top-level `"dry_run":true` in JSON — by the writer itself, so lines from every crate and
 //! every task carry it, inside a span or not.
+//!
+//! With `LOG_FILE` (qontract-reconcile's container contract: its chart ships that file with a
+//! sidecar) every line is also appended to that file, in the same format.
 
 pub use crate::config::LogFormat;
+use std::fs::File;
 use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -35,12 +41,34 @@ pub fn directives(level: &str) -> Result<String, String> {
 }
 
 /// Installs the global subscriber. `level` is a level (`info`) or `EnvFilter` directives
-/// (`info,dtp::clients=debug`). Calling it twice is harmless (the second call is ignored).
-pub fn init(format: LogFormat, level: &str, dry_run: bool) -> Result<(), String> {
+/// (`info,dtp::clients=debug`); `log_file` (`LOG_FILE`) is opened for appending, created if
+/// missing. Calling it twice is harmless (the second call is ignored).
+pub fn init(
+    format: LogFormat,
+    level: &str,
+    dry_run: bool,
+    log_file: Option<&Path>,
+) -> Result<(), String> {
     let filter = EnvFilter::try_new(directives(level)?)
         .map_err(|e| format!("--log-level (LOG_LEVEL) '{level}': {e}"))?;
+    let file = match log_file {
+        None => None,
+        Some(path) => Some(Arc::new(Mutex::new(
+            File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| {
+                    format!(
+                        "LOG_FILE {}: cannot open for appending: {e}",
+                        path.display()
+                    )
+                })?,
+        ))),
+    };
     let writer = Stderr {
         marker: dry_run.then_some(format),
+        file,
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -59,10 +87,11 @@ pub fn init(format: LogFormat, level: &str, dry_run: bool) -> Result<(), String>
     Ok(())
 }
 
-/// stderr, marking every event in a dry-run.
-#[derive(Clone, Copy)]
+/// stderr (and the `LOG_FILE`), marking every event in a dry-run.
+#[derive(Clone)]
 struct Stderr {
     marker: Option<LogFormat>,
+    file: Option<Arc<Mutex<File>>>,
 }
 
 impl<'a> MakeWriter<'a> for Stderr {
@@ -70,6 +99,7 @@ impl<'a> MakeWriter<'a> for Stderr {
     fn make_writer(&'a self) -> Self::Writer {
         MarkedWriter {
             marker: self.marker,
+            file: self.file.clone(),
         }
     }
 }
@@ -78,21 +108,34 @@ impl<'a> MakeWriter<'a> for Stderr {
 /// first `write` call carries the whole event: the marker is added there.
 struct MarkedWriter {
     marker: Option<LogFormat>,
+    file: Option<Arc<Mutex<File>>>,
+}
+
+impl MarkedWriter {
+    fn marked(&self, out: &mut dyn Write, buf: &[u8]) -> io::Result<()> {
+        match self.marker {
+            Some(LogFormat::Json) if buf.first() == Some(&b'{') => {
+                out.write_all(br#"{"dry_run":true,"#)?;
+                out.write_all(&buf[1..])
+            }
+            Some(LogFormat::Text) => {
+                out.write_all(b"[DRY-RUN] ")?;
+                out.write_all(buf)
+            }
+            _ => out.write_all(buf),
+        }
+    }
 }
 
 impl Write for MarkedWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut err = io::stderr().lock();
-        match self.marker {
-            Some(LogFormat::Json) if buf.first() == Some(&b'{') => {
-                err.write_all(br#"{"dry_run":true,"#)?;
-                err.write_all(&buf[1..])?;
-            }
-            Some(LogFormat::Text) => {
-                err.write_all(b"[DRY-RUN] ")?;
-                err.write_all(buf)?;
-            }
-            _ => err.write_all(buf)?,
+        self.marked(&mut io::stderr().lock(), buf)?;
+        if let Some(file) = &self.file {
+            // A full disk must not stop the run: the line still went to stderr.
+            let mut f = file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = self.marked(&mut *f, buf);
         }
         Ok(buf.len())
     }

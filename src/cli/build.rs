@@ -9,7 +9,7 @@ use super::{Cli, Command, Env, RunArgs};
 use crate::clients::limit::LimitSettings;
 use crate::config::{self, Config, Filters, Mode, RunConfig, Schedule};
 use crate::model::OcmEnvName;
-use crate::shard::Shard;
+use crate::shard::{Shard, ShardKey};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
@@ -17,7 +17,12 @@ use std::time::Duration;
 pub fn build(cli: &Cli, env: &Env) -> Result<Config, Invalid> {
     let command = match &cli.command {
         Command::Run(args) => config::Command::Run(Box::new(run_config(args, env)?)),
-        Command::Validate(args) => config::Command::Validate(Box::new(source_config(args, env)?)),
+        Command::Validate(args) => config::Command::Validate(Box::new(config::ValidateConfig {
+            source: source_config(&args.source, env)?,
+            format: args.format,
+        })),
+        Command::Completions { shell } => config::Command::Completions(*shell),
+        Command::Man => config::Command::Man,
         #[cfg(feature = "sandbox")]
         Command::Demo(args) => config::Command::Demo(config::DemoConfig {
             fixture: args.fixture.clone(),
@@ -228,7 +233,7 @@ fn early_exit_sha(args: &RunArgs) -> Result<Option<String>, Invalid> {
     Ok(Some(sha.to_owned()))
 }
 
-/// `--shards` / `SHARDS` and `--shard-id` / `SHARD_ID`.
+/// `--shards` / `SHARDS`, `--shard-id` / `SHARD_ID` and `--shard-key` / `SHARD_KEY`.
 fn shard(args: &RunArgs) -> Result<Shard, Invalid> {
     let count: u32 = args
         .shards
@@ -247,7 +252,13 @@ fn shard(args: &RunArgs) -> Result<Shard, Invalid> {
         .trim()
         .parse()
         .map_err(|_| invalid("--shard-id (SHARD_ID)", "must be a whole number"))?;
-    Shard::new(count, id).map_err(|e| invalid("--shard-id (SHARD_ID)", &e))
+    let shard = Shard::new(count, id).map_err(|e| invalid("--shard-id (SHARD_ID)", &e))?;
+    match args.shard_key.as_deref().map(str::trim) {
+        None | Some("") => Ok(shard),
+        Some(key) => ShardKey::parse(key)
+            .map(|k| shard.with_key(k))
+            .map_err(|e| invalid("--shard-key (SHARD_KEY)", &e)),
+    }
 }
 
 /// `--dry-run`/`--no-dry-run` beat `DRY_RUN`, which beats the default (dry-run).

@@ -25,6 +25,13 @@ pub struct Env {
     /// `UNLEASH_API_URL`, `UNLEASH_CLIENT_ACCESS_TOKEN`: the feature toggle.
     pub unleash_api_url: Option<String>,
     pub unleash_client_access_token: Option<String>,
+    /// `CONFIG`: the config.toml when neither `--config` nor `QONTRACT_CONFIG` names one
+    /// (qontract-reconcile's container contract).
+    pub config: Option<String>,
+    /// `INTEGRATION_EXTRA_ARGS`: flags appended to the command line, split on whitespace.
+    pub integration_extra_args: Option<String>,
+    /// `LOG_FILE`: every log line is also appended to this file.
+    pub log_file: Option<String>,
 }
 
 impl std::fmt::Debug for Env {
@@ -46,6 +53,9 @@ impl std::fmt::Debug for Env {
                 "UNLEASH_CLIENT_ACCESS_TOKEN",
                 &set(&self.unleash_client_access_token),
             )
+            .field("CONFIG", &self.config)
+            .field("INTEGRATION_EXTRA_ARGS", &self.integration_extra_args)
+            .field("LOG_FILE", &self.log_file)
             .finish()
     }
 }
@@ -66,6 +76,9 @@ impl Env {
             pushgateway_password: var("PUSHGATEWAY_PASSWORD"),
             unleash_api_url: var("UNLEASH_API_URL"),
             unleash_client_access_token: var("UNLEASH_CLIENT_ACCESS_TOKEN"),
+            config: var("CONFIG"),
+            integration_extra_args: var("INTEGRATION_EXTRA_ARGS"),
+            log_file: var("LOG_FILE"),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The command line: clap definitions for `dtp run`, `dtp validate` and `dtp demo`, the
+//! The command line: clap definitions for `dtp run`, `dtp validate`, `dtp demo`,
+//! `dtp completions` and `dtp man` (their text: [`docs`]), the
 //! environment variables that have no flag ([`Env`]), and their conversion into the validated
 //! [`crate::config::Config`] ([`build`]). This is the only module that knows flag and
 //! environment-variable spellings, and raw values never leave it. A flag always beats its
@@ -6,14 +7,18 @@
 //! the process exits 2 on it.
 
 mod build;
+mod container;
+mod docs;
 mod env;
 mod services;
 
 pub use build::{Invalid, build, dry_run_hint, parse_duration, source_config};
+pub use container::{CONTAINER_SLEEP_SECS, parse, parse_from};
+pub use docs::{ENV_WITHOUT_FLAG, completions, man};
 pub use env::Env;
 
 use crate::clients::limit::LimitSettings;
-use crate::config::{self, LogFormat, PlanFormat};
+use crate::config::{self, LogFormat, PlanFormat, Shell};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -26,7 +31,8 @@ use std::path::PathBuf;
 sre-capabilities.dtp.*, creates or repairs their Dynatrace tokens and delivers them as Secrets \
 through OCM SyncSets (classic) or Manifests (hosted control planes).\n\n\
 Exit codes: 0 success; 1 some OCM environment, tenant or cluster failed (the rest was done); \
-2 invalid configuration or app-interface data (nothing was attempted)."
+2 invalid configuration or app-interface data (nothing was attempted).",
+    after_help = ENV_WITHOUT_FLAG
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -42,9 +48,18 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// One reconcile. Dry-run unless --no-dry-run (or DRY_RUN=false).
+    #[command(after_help = ENV_WITHOUT_FLAG)]
     Run(Box<RunArgs>),
     /// Check app-interface data (token specs, environments) and list every problem; exit 0 or 2.
-    Validate(SourceArgs),
+    Validate(ValidateArgs),
+    /// Print a shell completion script on stdout, e.g. `dtp completions bash > /etc/bash_completion.d/dtp`.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page dtp(1) (roff) on stdout (`make man`).
+    #[command(hide = true)]
+    Man,
     /// Run the whole flow on the embedded sandbox: dry-run, apply, converge.
     #[cfg(feature = "sandbox")]
     Demo(DemoArgs),
@@ -80,6 +95,16 @@ impl std::fmt::Debug for SourceArgs {
             .field("ca_bundle", &self.ca_bundle)
             .finish()
     }
+}
+
+/// `dtp validate`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// How to print the result on stdout: text, one JSON object, or Markdown (for PR bots).
+    #[arg(long, env = "DTP_VALIDATE_FORMAT", value_enum, default_value_t)]
+    pub format: PlanFormat,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -163,6 +188,10 @@ pub struct RunArgs {
     /// This process's shard, 0 ≤ K < --shards.
     #[arg(long, env = "SHARD_ID", value_name = "K", default_value = "0")]
     pub shard_id: String,
+    /// The shard's name in the `shard_id` metric label and the Pushgateway group
+    /// (qontract-reconcile's convention); default `<K>-<N>`.
+    #[arg(long, env = "SHARD_KEY", value_name = "KEY")]
+    pub shard_key: Option<String>,
 }
 
 #[cfg(feature = "sandbox")]

@@ -18,6 +18,24 @@ use url::Url;
 #[error("{0}")]
 pub struct Invalid(pub String);
 
+/// Where qontract-reconcile's container chart mounts config.toml.
+pub const CONTAINER_CONFIG: &str = "/config/config.toml";
+
+/// The config.toml to read, and how it was named: `--config` / `QONTRACT_CONFIG`, else
+/// `CONFIG`, else [`CONTAINER_CONFIG`] when that file exists.
+fn config_file(args: &SourceArgs, env: &Env) -> Option<(PathBuf, &'static str)> {
+    if let Some(path) = &args.config {
+        return Some((path.clone(), "--config (QONTRACT_CONFIG)"));
+    }
+    if let Some(path) = env.config.as_deref().filter(|p| !p.trim().is_empty()) {
+        return Some((PathBuf::from(path.trim()), "CONFIG"));
+    }
+    let mounted = PathBuf::from(CONTAINER_CONFIG);
+    mounted
+        .is_file()
+        .then_some((mounted, "the mounted /config/config.toml"))
+}
+
 /// Where app-interface data and secrets come from.
 pub fn source_config(args: &SourceArgs, env: &Env) -> Result<SourceConfig, Invalid> {
     let vault_token = env
@@ -25,12 +43,13 @@ pub fn source_config(args: &SourceArgs, env: &Env) -> Result<SourceConfig, Inval
         .clone()
         .filter(|t| !t.is_empty())
         .map(SecretString::from);
-    let qontract = args
-        .config
-        .as_ref()
-        .map(|path| QontractConfig::load(path, vault_token))
-        .transpose()
-        .map_err(|e| Invalid(format!("--config (QONTRACT_CONFIG): {e}")))?;
+    let qontract = match config_file(args, env) {
+        None => None,
+        Some((path, named)) => Some(
+            QontractConfig::load(&path, vault_token)
+                .map_err(|e| Invalid(format!("{named}: {e}")))?,
+        ),
+    };
     let source = match &args.app_interface_dir {
         Some(dir) if !dir.is_dir() => {
             return Err(Invalid(format!(

@@ -1,6 +1,6 @@
 //! The Prometheus Pushgateway client of one-shot runs: PUTs the run's metrics (Prometheus text
 //! format 0.0.4) to the grouping key qontract-reconcile uses,
-//! `/metrics/job/qontract-reconcile/integration/dynatrace-token-provider/shards/<N>/shard_id/<K>`,
+//! `/metrics/job/qontract-reconcile/integration/dynatrace-token-provider/shards/<N>/shard_id/<SHARD_KEY>`,
 //! replacing what the previous run pushed there. It goes through the shared HTTP core
 //! ([`super::http::send`]): timeouts, retries (a PUT is idempotent) and request metrics
 //! (system `pushgateway`). The password never appears in errors or `Debug`.
@@ -39,7 +39,8 @@ impl fmt::Debug for PushgatewaySettings {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GroupingShard {
     pub shards: u32,
-    pub shard_id: u32,
+    /// The shard's key (`SHARD_KEY`, default `<id>-<count>`), as qontract-reconcile groups.
+    pub shard_id: crate::shard::ShardKey,
 }
 
 /// A Pushgateway to push to.
@@ -54,7 +55,7 @@ impl Pushgateway {
         Self { settings, http }
     }
 
-    /// `{url}/metrics/job/qontract-reconcile/integration/dynatrace-token-provider/shards/<N>/shard_id/<K>`.
+    /// `{url}/metrics/job/qontract-reconcile/integration/dynatrace-token-provider/shards/<N>/shard_id/<SHARD_KEY>`.
     pub fn push_url(&self, shard: GroupingShard) -> String {
         format!(
             "{}/metrics/job/{PUSHGATEWAY_JOB}/integration/{INTEGRATION_NAME}/shards/{}/shard_id/{}",

@@ -85,6 +85,14 @@ pub enum PlanFormat {
     Markdown,
 }
 
+/// A shell `dtp completions` writes a completion script for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
 /// How log lines are written on stderr.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -166,6 +174,14 @@ pub struct RunConfig {
     pub shutdown_grace: Duration,
 }
 
+/// `dtp validate`.
+#[derive(Clone, Debug)]
+pub struct ValidateConfig {
+    pub source: SourceConfig,
+    /// How the result is printed on stdout (the plan's three formats).
+    pub format: PlanFormat,
+}
+
 /// `dtp demo`.
 #[derive(Clone, Debug)]
 pub struct DemoConfig {
@@ -178,8 +194,12 @@ pub struct DemoConfig {
 #[derive(Clone, Debug)]
 pub enum Command {
     Run(Box<RunConfig>),
-    Validate(Box<SourceConfig>),
+    Validate(Box<ValidateConfig>),
     Demo(DemoConfig),
+    /// Print the completion script of a shell.
+    Completions(Shell),
+    /// Print the man page (roff).
+    Man,
 }
 
 /// The whole validated configuration of one process.

@@ -26,8 +26,6 @@ mod text;
 
 use labels::*;
 
-pub use text::to_prometheus_text;
-
 use crate::action::ActionKind;
 use crate::clients::http::HttpObserver;
 use crate::clients::limit::LimitObserver;
@@ -227,7 +225,7 @@ impl Metrics {
         let q = registry.sub_registry_with_labels(
             [
                 label("shards", shard.count.to_string()),
-                label("shard_id", shard.id.to_string()),
+                label("shard_id", shard.key().to_string()),
             ]
             .into_iter(),
         );
@@ -408,7 +406,7 @@ impl Metrics {
     pub fn grouping(&self) -> GroupingShard {
         GroupingShard {
             shards: self.shard.count,
-            shard_id: self.shard.id,
+            shard_id: self.shard.key(),
         }
     }
 
@@ -439,6 +437,19 @@ impl Metrics {
     pub fn run_started(&self) {
         self.execution_counter.inc();
         self.heartbeat();
+    }
+
+    /// The Prometheus text format 0.0.4 of every metric, for the Pushgateway: counters named
+    /// with their `_total`, HELP texts as qontract-reconcile's (no full stop).
+    pub fn encode_prometheus(&self) -> String {
+        let _reading = self.publish.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        if let Err(e) =
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+        {
+            tracing::error!(error = %e, "cannot encode the metrics");
+        }
+        text::without_help_full_stops(&out)
     }
 
     /// The OpenMetrics text of every metric (ends with `# EOF`).
@@ -489,7 +500,7 @@ mod tests {
             "{om}"
         );
         assert!(om.ends_with("# EOF\n"));
-        let text = to_prometheus_text(&om);
+        let text = m.encode_prometheus();
         assert!(
             text.contains("# TYPE qontract_reconcile_execution_counter_total counter\n"),
             "{text}"
@@ -501,7 +512,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(
-            "qontract_reconcile_execution_counter_total{integration=\"dynatrace-token-provider\",shards=\"1\",shard_id=\"0\"} 1\n"
+            "qontract_reconcile_execution_counter_total{integration=\"dynatrace-token-provider\",shards=\"1\",shard_id=\"0-1\"} 1\n"
         ), "{text}");
         assert!(text.contains("# TYPE qontract_reconcile_last_run_seconds gauge\n"));
         assert!(!text.contains("# EOF"));
@@ -537,8 +548,8 @@ mod tests {
         m.run_started();
         m.run_finished(None, 2, Duration::from_millis(1500));
         let t = m.encode();
-        assert!(t.contains("qontract_reconcile_last_run_status{integration=\"dynatrace-token-provider\",shards=\"3\",shard_id=\"2\"} 2\n"), "{t}");
-        assert!(t.contains("qontract_reconcile_last_run_seconds{integration=\"dynatrace-token-provider\",shards=\"3\",shard_id=\"2\"} 1.5\n"), "{t}");
+        assert!(t.contains("qontract_reconcile_last_run_status{integration=\"dynatrace-token-provider\",shards=\"3\",shard_id=\"2-3\"} 2\n"), "{t}");
+        assert!(t.contains("qontract_reconcile_last_run_seconds{integration=\"dynatrace-token-provider\",shards=\"3\",shard_id=\"2-3\"} 1.5\n"), "{t}");
         assert!(!t.contains("dtp_clusters_managed{"), "{t}");
         assert!(
             t.contains(

@@ -1,45 +1,34 @@
-//! The Prometheus text format 0.0.4 the Pushgateway reads, converted from the OpenMetrics
-//! text [`super::Metrics::encode`] writes.
+//! The Prometheus text format 0.0.4 the Pushgateway reads: prometheus-client's own encoder
+//! ([`prometheus_client::encoding::prometheus_text`]), with one change so the families equal
+//! what the Python integrations push: HELP texts without the full stop prometheus-client
+//! appends.
 
-use std::collections::HashSet;
-
-/// Converts OpenMetrics text (as [`super::Metrics::encode`] writes it) to the Prometheus text
-/// format 0.0.4 the Pushgateway reads: counter families are named with their `_total`
-/// suffix, HELP texts lose the full stop prometheus-client appends (so they equal the
-/// Python integrations' HELP for the same families), `# UNIT` and `# EOF` lines are dropped.
-pub fn to_prometheus_text(openmetrics: &str) -> String {
-    let counters: HashSet<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(openmetrics.len() + 64);
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|tag| {
-            let rest = line.strip_prefix(tag)?;
-            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-            let suffix = if counters.contains(name) {
-                "_total"
-            } else {
-                ""
-            };
-            // prometheus-client ends every HELP with a full stop; qontract-reconcile's (the
-            // same families pushed by the Python integrations) have none.
-            let tail = if *tag == "# HELP " {
-                tail.strip_suffix('.').unwrap_or(tail)
-            } else {
-                tail
-            };
-            Some(format!("{tag}{name}{suffix} {tail}"))
-        });
-        match rewritten {
-            Some(l) => out.push_str(l.trim_end()),
-            None => out.push_str(line),
-        }
+/// `text` (Prometheus text 0.0.4 from prometheus-client) with the full stop at the end of
+/// every `# HELP` line removed.
+pub fn without_help_full_stops(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let line = if line.starts_with("# HELP ") {
+            line.strip_suffix('.').unwrap_or(line)
+        } else {
+            line
+        };
+        out.push_str(line);
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_help_lines_lose_their_full_stop() {
+        let text = "# HELP a_total Runs.\n# TYPE a_total counter\na_total 1.5\n";
+        assert_eq!(
+            without_help_full_stops(text),
+            "# HELP a_total Runs\n# TYPE a_total counter\na_total 1.5\n"
+        );
+    }
 }

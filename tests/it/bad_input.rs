@@ -303,6 +303,9 @@ fn flag_cases() -> Vec<Case> {
         run("shard-id-env-x", &[])
             .env("SHARD_ID", "x")
             .names(&["--shard-id", "SHARD_ID"]),
+        run("shard-key-env-slash", &[])
+            .env("SHARD_KEY", "eu/west")
+            .names(&["--shard-key", "SHARD_KEY"]),
         run("orphan-grace-x", &["--orphan-grace", "x"]).names(&[
             "--orphan-grace",
             "DTP_ORPHAN_GRACE",

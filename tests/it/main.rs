@@ -8,7 +8,9 @@ mod fleet;
 
 mod appinterface;
 mod bad_input;
+mod cli_extras;
 mod config;
+mod container;
 mod crash;
 mod dynatrace;
 mod e2e;

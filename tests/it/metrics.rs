@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use dtp::cli::Env;
 use dtp::clients::http::{Http, HttpSettings};
 use dtp::clients::pushgateway::{Pushgateway, PushgatewaySettings};
-use dtp::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, to_prometheus_text};
+use dtp::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
 use dtp::reconcile::Report;
 use dtp::sandbox::Sandbox;
 use dtp::sandbox::common::FaultRule;
@@ -76,7 +76,7 @@ fn tokens_series(tenant: &str) -> String {
 }
 
 fn qontract(name: &str) -> String {
-    series(name, &[("shards", "1"), ("shard_id", "0")])
+    series(name, &[("shards", "1"), ("shard_id", "0-1")])
 }
 
 fn kind(kind: &str, result: &str) -> String {
@@ -541,7 +541,7 @@ fn pushgateway_at(url: &str) -> Pushgateway {
 }
 
 async fn push(pg: &Pushgateway, metrics: &Metrics) -> Result<(), String> {
-    pg.push(metrics.grouping(), to_prometheus_text(&metrics.encode()))
+    pg.push(metrics.grouping(), metrics.encode_prometheus())
         .await
 }
 
@@ -566,12 +566,12 @@ async fn one_shot_runs_push_their_metrics_to_the_pushgateway_grouped_by_integrat
     assert_eq!(method, "PUT");
     assert_eq!(
         path,
-        "/metrics/job/qontract-reconcile/integration/dynatrace-token-provider/shards/3/shard_id/1"
+        "/metrics/job/qontract-reconcile/integration/dynatrace-token-provider/shards/3/shard_id/1-3"
     );
     let expected = format!("Basic {}", b64("dtp-pusher:pushgateway-password-xyz"));
     assert_eq!(auth.as_deref(), Some(expected.as_str()));
     // Prometheus text format: counters named with `_total`, no `# EOF`.
-    let q = |name: &str| series(name, &[("shards", "3"), ("shard_id", "1")]);
+    let q = |name: &str| series(name, &[("shards", "3"), ("shard_id", "1-3")]);
     assert_eq!(
         value(body, &q("qontract_reconcile_last_run_status")),
         Some(0.0)

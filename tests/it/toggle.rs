@@ -1,9 +1,10 @@
 //! The Unleash feature toggle against a tiny fake Unleash served in this test process: what
-//! each answer means (enabled, disabled, unknown toggle, server error, unreachable, garbage),
-//! that the access token is sent verbatim as `Authorization`, and that it never appears in a
-//! reason.
+//! each answer means (enabled, disabled, a 0 % rollout, unknown toggle, server error,
+//! unreachable, garbage), that the access token is sent verbatim as `Authorization`, that it
+//! never appears in a reason, and that a 0 % rollout stops a whole `dtp run`.
 
 use crate::common::run_config;
+use crate::fleet::Fleet;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -215,4 +216,70 @@ async fn check_reads_the_environment() {
     };
     assert_eq!(check(&full).await, Toggle::Disabled);
     assert_eq!(seen.lock().expect("lock")[0].1, TOKEN);
+}
+
+/// qontract-reconcile's answer to a 0 % gradual rollout: off.
+const ZERO_PERCENT_ROLLOUT: &str = r#"{"name":"dynatrace-token-provider","type":"release","enabled":true,"stale":false,"strategies":[{"name":"flexibleRollout","constraints":[],"parameters":{"rollout":"0","stickiness":"default","groupId":"dynatrace-token-provider"}}],"variants":[]}"#;
+
+#[tokio::test]
+async fn a_zero_percent_flexible_rollout_is_disabled_and_a_full_one_enabled() {
+    let (url, _) = unleash(StatusCode::OK, ZERO_PERCENT_ROLLOUT).await;
+    for _ in 0..20 {
+        let t = ask(&url).await;
+        assert_eq!(t, Toggle::Disabled);
+        assert!(!t.allows_run());
+    }
+    let (url, _) = unleash(
+        StatusCode::OK,
+        r#"{"name":"dynatrace-token-provider","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"100","stickiness":"default","groupId":"dynatrace-token-provider"}}]}"#,
+    )
+    .await;
+    for _ in 0..20 {
+        assert_eq!(ask(&url).await, Toggle::Enabled);
+    }
+}
+
+#[tokio::test]
+async fn strategies_that_need_a_user_or_an_unknown_name_do_not_enable() {
+    let (url, _) = unleash(
+        StatusCode::OK,
+        r#"{"name":"dynatrace-token-provider","enabled":true,"strategies":[{"name":"userWithId","parameters":{"userIds":"alice"}},{"name":"flexibleRollout","parameters":{"rollout":"100","stickiness":"userId","groupId":"g"}},{"name":"someCustomStrategy","parameters":{}},{"name":"default","constraints":[{"contextName":"environment","operator":"IN","values":["production"]}]}]}"#,
+    )
+    .await;
+    assert_eq!(ask(&url).await, Toggle::Disabled);
+    // A constraint on the static context that holds: enabled.
+    let (url, _) = unleash(
+        StatusCode::OK,
+        r#"{"name":"dynatrace-token-provider","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"appName","operator":"IN","values":["qontract-reconcile"]}]}]}"#,
+    )
+    .await;
+    assert_eq!(ask(&url).await, Toggle::Enabled);
+}
+
+/// End to end: `dtp run --no-dry-run` against the sandbox fleet, with Unleash answering a 0 %
+/// flexibleRollout: dtp logs qontract-reconcile's message, exits 0, and asks nothing else.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zero_percent_rollout_stops_the_run() {
+    let f = Fleet::start().await;
+    let (url, seen) = unleash(StatusCode::OK, ZERO_PERCENT_ROLLOUT).await;
+    let (code, out) = f
+        .run(
+            &["--no-dry-run"],
+            &[
+                ("UNLEASH_API_URL", url.as_str()),
+                ("UNLEASH_CLIENT_ACCESS_TOKEN", TOKEN),
+            ],
+        )
+        .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Integration toggle is disabled, skipping integration."),
+        "{out}"
+    );
+    assert!(!seen.lock().expect("lock").is_empty(), "Unleash was asked");
+    assert!(
+        f.sandbox.control.requests().is_empty(),
+        "nothing else is read or written"
+    );
+    assert!(!out.contains("s3cr3t"), "the token leaks: {out}");
 }

@@ -83,7 +83,7 @@ shard-id: {{ .shard | quote }}
 
 {{- define "dtp.p.image" -}}
 {{- if include "dtp.tmpl" . }}
-{{- "${IMAGE}:${IMAGE_TAG}" }}
+{{- "${IMAGE}:${IMAGE_TAG}${IMAGE_DIGEST}" }}
 {{- else }}
 {{- $tag := default .Chart.AppVersion .Values.image.tag }}
 {{- if and .Values.image.digest .Values.image.tag }}
@@ -150,6 +150,10 @@ objects use are declared (scripts/helm.py checks both directions).
   displayName: Image tag
   description: Tag of the dtp image (a release or commit tag).
   value: {{ default .Chart.AppVersion .Values.image.tag | quote }}
+- name: IMAGE_DIGEST
+  displayName: Image digest
+  description: "Empty, or @sha256:<64 hex> (with the @) to pull the tag by digest: the image becomes ${IMAGE}:${IMAGE_TAG}@sha256:…"
+  value: {{ if .Values.image.digest }}{{ printf "@%s" .Values.image.digest | quote }}{{ else }}""{{ end }}
 - name: DRY_RUN
   displayName: Dry run
   description: "DRY_RUN: true prints the plan and writes nothing; false creates and delivers tokens. --dry-run/--no-dry-run are accepted too."

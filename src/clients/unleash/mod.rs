@@ -14,15 +14,28 @@
 //!
 //! # Evaluation
 //!
+//! As qontract-reconcile's `get_feature_toggle_state(integration_name, context=None)` decides
+//! with the Python `UnleashClient` SDK, for the only context dtp has: `appName`
+//! `qontract-reconcile`, `environment` `default` and, for date constraints, `currentTime`; no
+//! `userId`, `sessionId`, `remoteAddress` or `cluster_name` (see the `strategies` module).
+//!
 //! - `enabled: false` → [`Toggle::Disabled`].
 //! - `enabled: true` and no strategies → [`Toggle::Enabled`] (as the Unleash SDKs do).
-//! - Otherwise enabled when any strategy is: `default` is; qontract-reconcile's custom
-//!   `disableCluster` is and `enableCluster` is not, because the integration-level check
-//!   passes no `cluster_name` context (`DisableClusterStrategy.apply` answers `True` and
-//!   `EnableClusterStrategy.apply` answers `False` without one; dtp has no cluster name either,
-//!   so this is exactly what the Python integration decides). Any other strategy (rollouts,
-//!   user ids, constraints) needs a context dtp does not have and counts as enabled: the
-//!   reliable way to stop dtp is to switch the toggle off.
+//! - Otherwise enabled when any strategy is, and a strategy is only when all its
+//!   `constraints` hold (`IN`, `NOT_IN`, `STR_CONTAINS`/`STARTS_WITH`/`ENDS_WITH`, `NUM_EQ`/
+//!   `GT`/`GTE`/`LT`/`LTE`, `DATE_AFTER`/`BEFORE`, `SEMVER_EQ`/`GT`/`LT`, with `inverted` and
+//!   `caseInsensitive`; a constraint on a field the context lacks holds only for `NOT_IN`).
+//!   `default` is enabled. `flexibleRollout` is off at 0 %, on at 100 %, and in between
+//!   random (stickiness `default` without ids, or `random`), decided by murmur3 of
+//!   `groupId:value` for a context field (`appName`, `environment`), or off for a field the
+//!   context lacks (`userId`, `sessionId`, others). `gradualRolloutRandom` is random;
+//!   `userWithId`, `gradualRolloutUserId`, `gradualRolloutSessionId` and `remoteAddress` are
+//!   off (no ids, no address); `applicationHostname` compares `hostNames` with `HOSTNAME` (or
+//!   `/etc/hostname`), case-insensitively. qontract-reconcile's custom `disableCluster` is
+//!   enabled and `enableCluster` is not, because the integration-level check passes no
+//!   `cluster_name` (`DisableClusterStrategy.apply` answers `True` and
+//!   `EnableClusterStrategy.apply` `False` without one). Unknown strategies and malformed
+//!   parameters or constraints make their strategy off (logged at debug level).
 //! - HTTP 404, the toggle does not exist → [`Toggle::Enabled`] (the Python fallback).
 //!
 //! # Failures
@@ -45,6 +58,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::fmt;
 use url::Url;
+
+mod strategies;
 
 /// The toggle's name (the integration name).
 pub const TOGGLE_NAME: &str = crate::model::INTEGRATION_NAME;
@@ -176,37 +191,33 @@ fn without_url(text: &str, url: &Url, shown: &str) -> String {
     text.replace(url.as_str(), shown)
 }
 
-/// Unleash's feature object (client API).
+/// Unleash's feature object (client API). Strategies stay JSON until evaluated, so that a
+/// malformed one turns off only itself.
 #[derive(Deserialize)]
 struct Feature {
+    #[serde(default)]
+    name: Option<String>,
     enabled: bool,
     #[serde(default)]
-    strategies: Vec<Strategy>,
-}
-
-#[derive(Deserialize)]
-struct Strategy {
-    name: String,
+    strategies: Option<Vec<serde_json::Value>>,
 }
 
 impl Feature {
     fn evaluate(&self) -> Toggle {
+        self.evaluate_in(&strategies::Context::integration(APP_NAME))
+    }
+
+    fn evaluate_in(&self, ctx: &strategies::Context) -> Toggle {
         if !self.enabled {
             return Toggle::Disabled;
         }
-        if self.strategies.is_empty() || self.strategies.iter().any(Strategy::applies) {
+        let name = self.name.as_deref().unwrap_or(TOGGLE_NAME);
+        let list = self.strategies.as_deref().unwrap_or_default();
+        if strategies::any_enabled(list, name, ctx) {
             Toggle::Enabled
         } else {
             Toggle::Disabled
         }
-    }
-}
-
-impl Strategy {
-    /// Whether the strategy enables the toggle for a check without context.
-    fn applies(&self) -> bool {
-        // qontract-reconcile's EnableClusterStrategy: no cluster_name in the context → False.
-        self.name != "enableCluster"
     }
 }
 
@@ -243,13 +254,49 @@ mod tests {
         );
         assert_eq!(
             eval(
-                r#"{"enabled":true,"strategies":[{"name":"enableCluster","parameters":{"cluster_name":"a"}},{"name":"flexibleRollout","parameters":{"rollout":"50"}}]}"#
+                r#"{"enabled":true,"strategies":[{"name":"enableCluster","parameters":{"cluster_name":"a"}},{"name":"flexibleRollout","parameters":{"rollout":"100"}}]}"#
             ),
+            Toggle::Enabled
+        );
+        assert_eq!(
+            eval(r#"{"enabled":true,"strategies":null}"#),
             Toggle::Enabled
         );
         assert_eq!(
             eval(r#"{"enabled":false,"strategies":[{"name":"default"}]}"#),
             Toggle::Disabled
+        );
+    }
+
+    #[test]
+    fn a_zero_percent_rollout_is_disabled_as_in_qontract_reconcile() {
+        for _ in 0..100 {
+            assert_eq!(
+                eval(
+                    r#"{"name":"dynatrace-token-provider","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"0","stickiness":"default","groupId":"dynatrace-token-provider"},"constraints":[]}]}"#
+                ),
+                Toggle::Disabled
+            );
+        }
+        assert_eq!(
+            eval(
+                r#"{"enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"100","stickiness":"default"}}]}"#
+            ),
+            Toggle::Enabled
+        );
+        // Unknown and user-bound strategies, and unmet constraints, do not enable it.
+        assert_eq!(
+            eval(
+                r#"{"enabled":true,"strategies":[{"name":"myStrategy"},{"name":"userWithId","parameters":{"userIds":"a"}},{"name":"default","constraints":[{"contextName":"environment","operator":"IN","values":["production"]}]}]}"#
+            ),
+            Toggle::Disabled
+        );
+        // A malformed strategy turns off only itself.
+        assert_eq!(
+            eval(
+                r#"{"enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":{}}},{"name":"default","constraints":[{"contextName":"appName","operator":"IN","values":["qontract-reconcile"]}]}]}"#
+            ),
+            Toggle::Enabled
         );
     }
 
