@@ -12,6 +12,7 @@
 //! - [`action`]: the one action vocabulary — every write dtp can make and its outcome.
 //! - [`desired`]: clusters + specs → what each cluster should receive.
 //! - [`plan`]: desired + current → the [`plan::Plan`] of actions.
+//! - [`logs`]: the log-ingest core: a cluster's namespaces + its log rules → a [`logs::LogPlan`].
 //!
 //! One run, in phases:
 //! - [`reconcile`]: inputs → discovery → desired → current → plan → apply → [`reconcile::Report`].
@@ -47,6 +48,7 @@ pub mod deps;
 pub mod desired;
 pub mod early_exit;
 pub mod exit;
+pub mod logs;
 pub mod metrics;
 pub mod model;
 pub mod plan;

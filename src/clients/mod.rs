@@ -30,6 +30,14 @@ pub use http::ApiError;
 pub trait AppInterfaceSource: Send + Sync {
     /// Reads everything dtp needs, from one consistent bundle.
     async fn load(&self) -> Result<AppInterfaceData, appinterface::AppInterfaceError>;
+    /// Reads the log-rules reconciler's inputs (its clusters and their logging namespaces),
+    /// from one consistent bundle. The default (no clusters) is for fakes; both real sources
+    /// implement it.
+    async fn load_log_rules(
+        &self,
+    ) -> Result<crate::model::LogRulesInput, appinterface::AppInterfaceError> {
+        Ok(crate::model::LogRulesInput::default())
+    }
 }
 
 /// Reads one secret referenced by app-interface (Vault, or config.toml when `vault: false`).

@@ -4,6 +4,7 @@
 
 use super::ids::{OcmEnvName, OrgId, SpecName, TenantId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// A `VaultSecret_v1` reference: `path` without `data/` (first segment = mount), `field`,
 /// optional KV v2 `version` (latest when absent) and `format` (`plain` | `base64`).
@@ -110,4 +111,25 @@ pub struct AppInterfaceData {
     /// The bundle sha the data was read from (GraphQL), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle_sha: Option<String>,
+}
+
+/// One cluster the log-rules reconciler visits: a `cluster-1.yml` with a
+/// `dynatraceEnvironment` that does not disable `dynatrace-log-rules`, and the names of its
+/// namespaces whose logs Dynatrace must ingest (`enableDynatraceLogging: true`, not
+/// `delete: true`). An empty set means the cluster's rule must be removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRulesCluster {
+    /// The cluster name (also its Dynatrace host group).
+    pub name: String,
+    /// The cluster's datafile.
+    pub path: String,
+    /// The `name` of its `DynatraceEnvironment_v1`.
+    pub environment: String,
+    pub namespaces: BTreeSet<String>,
+}
+
+/// Everything the log-rules reconciler reads from app-interface: its clusters, sorted by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRulesInput {
+    pub clusters: Vec<LogRulesCluster>,
 }

@@ -7,6 +7,7 @@ mod common;
 mod fleet;
 
 mod appinterface;
+mod appinterface_log_rules;
 mod bad_input;
 mod cli_extras;
 mod config;

@@ -7,6 +7,10 @@
 //! - [`DatafilesSource`] reads a directory of app-interface datafiles (YAML), checking each file
 //!   against its schema and reporting every broken file at once.
 //!
+//! - `log_rules` holds what both share for the log-rules reconciler's inputs
+//!   ([`AppInterfaceSource::load_log_rules`](super::AppInterfaceSource::load_log_rules)): the
+//!   selection of clusters and namespaces and its checks.
+//!
 //! Both produce the same [`AppInterfaceData`](crate::model::AppInterfaceData) (lists ordered by
 //! datafile path, `source` set to the datafile path). Neither validates meaning (unique names,
 //! scopes, URLs): that is [`crate::model::validate`]'s job. Errors name the server, query or
@@ -14,12 +18,15 @@
 
 mod datafiles;
 mod graphql;
+mod log_rules;
 
 pub use datafiles::{
     DYNATRACE_ENVIRONMENT_SCHEMA, Datafile, DatafilesSource, OCM_ENVIRONMENT_SCHEMA,
-    SETTINGS_SCHEMA, TOKEN_SPEC_SCHEMA, from_datafiles, load_dir, read_datafiles,
+    SETTINGS_SCHEMA, TOKEN_SPEC_SCHEMA, from_datafiles, load_dir, load_log_rules_dir,
+    log_rules_from_datafiles, read_datafiles,
 };
 pub use graphql::{GraphqlSource, check_server, token_header};
+pub use log_rules::{CLUSTER_SCHEMA, LOG_RULES_INTEGRATION, NAMESPACE_SCHEMA, is_namespace_name};
 
 use super::ApiError;
 

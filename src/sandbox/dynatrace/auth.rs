@@ -1,6 +1,7 @@
 //! `Api-Token` authentication: the presented token must be an enabled, unexpired token of the
 //! tenant itself with the scope the endpoint needs (`apiTokens.read`/`apiTokens.write`); a
-//! successful call records the token's last use.
+//! successful call records the token's last use. The settings and entities endpoints name
+//! their scopes ([`Need::All`]) and answer a missing one with a 403, as the Settings API does.
 
 use super::constants::AUTH_FAILED;
 use super::errors::{Reject, error};
@@ -13,6 +14,8 @@ pub(super) enum Need {
     Read,
     Write,
     AnyValidToken,
+    /// Every one of these scopes; a missing one is a 403.
+    All(&'static [&'static str]),
 }
 
 /// Finds the tenant and checks the caller's token (found by value in the tenant's index); on
@@ -51,6 +54,18 @@ pub(super) fn authorize<'s>(
         Need::Read => Some("apiTokens.read"),
         Need::Write => Some("apiTokens.write"),
         Need::AnyValidToken => None,
+        Need::All(scopes) => {
+            if let Some(missing) = scopes
+                .iter()
+                .find(|s| !token.scopes.iter().any(|t| t == *s))
+            {
+                return Err(error(
+                    StatusCode::FORBIDDEN,
+                    &format!("Token is missing required scope. Use one of: {missing}"),
+                ));
+            }
+            None
+        }
     };
     if let Some(scope) = scope
         && !token.scopes.iter().any(|s| s == scope)

@@ -64,6 +64,17 @@ pub(super) fn violations(vs: Vec<Violation>) -> Reject {
 
 /// The request body as a JSON object, or the 415/400 the API would answer.
 pub(super) fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Reject> {
+    match json_value(headers, body)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "Could not map JSON: expected an object",
+        )),
+    }
+}
+
+/// The request body as JSON, or the 415/400 the API would answer.
+pub(super) fn json_value(headers: &HeaderMap, body: &[u8]) -> Result<Value, Reject> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -78,21 +89,16 @@ pub(super) fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String
             "Content type must be application/json",
         ));
     }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "Could not map JSON: expected an object",
-        )),
-        Err(e) => Err(error(
+    serde_json::from_slice::<Value>(body).map_err(|e| {
+        error(
             StatusCode::BAD_REQUEST,
             &format!(
                 "Could not map JSON at '' near line {} column {}",
                 e.line(),
                 e.column()
             ),
-        )),
-    }
+        )
+    })
 }
 
 pub(super) fn token_not_found(key: &str) -> Reject {

@@ -3,6 +3,7 @@
 //! fixtures (duplicate tenants or tokens, a value that does not start with its id).
 
 use super::constants::BOOTSTRAP_OWNER;
+use super::settings::Settings;
 use super::state::{SandboxState, Tenant, Token, Tokens, bootstrap_id_of, now, random_alnum};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -134,6 +135,7 @@ fn seed_tenant(
     let mut tenant = Tenant {
         bootstrap_id: String::new(),
         tokens: Tokens::default(),
+        settings: Settings::default(),
     };
     match listed {
         Some(i) => tenant.bootstrap_id = tokens[i].id.clone(),

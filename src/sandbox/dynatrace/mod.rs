@@ -13,21 +13,39 @@
 //! [`DynatraceSandbox::set_enabled`], …); apart from the answer to a create, they are the only
 //! place a token value is shown.
 //! Request recording and fault injection are the job of [`crate::sandbox::common::serve`].
+//!
+//! For the log-ingest reconcile it also fakes, per tenant, the `HOST_GROUP` entities
+//! (`/api/v2/entities`, scope `entities.read`) and the Settings 2.0 objects of
+//! `builtin:logmonitoring.log-storage-settings` (`/api/v2/settings/objects`, scopes
+//! `settings.read`/`settings.write`, `log-ingest-rules.md` §1.3–1.5): paged lists with a
+//! dangling `HOST_GROUP-…` scope answered 404, per-item create answers (200/207/400),
+//! `validateOnly`, optimistic locking by `updateToken` (409), strict value validation and the
+//! UNIQUE title per scope. Tests seed and inspect them with
+//! [`DynatraceSandbox::add_host_group`], [`DynatraceSandbox::seed_settings_object`] and
+//! [`DynatraceSandbox::settings_objects`].
 
 //!
 //! Layout: [`fixture`] (the YAML world and how it seeds the state), `state` (tenants and
 //! their tokens, indexed by id and value, with cached list selections, so no request scans a
 //! tenant), `world` (inspection and mutation for tests), `handlers` (the endpoints) with
 //! `auth` (the `Api-Token` check), `query` (list parameters and the cursor), `validate`
-//! (body validation), `errors` (the `ErrorEnvelope`) and `format` (JSON and dates).
+//! (body validation), `errors` (the `ErrorEnvelope`) and `format` (JSON and dates); for
+//! settings, `settings` (host groups and objects), `schema` (value validation),
+//! `settings_query`, `settings_handlers`, `entities` and `settings_world` (tests' methods).
 
 mod auth;
 mod constants;
+mod entities;
 mod errors;
 pub mod fixture;
 mod format;
 mod handlers;
 mod query;
+mod schema;
+mod settings;
+mod settings_handlers;
+mod settings_query;
+mod settings_world;
 mod state;
 mod validate;
 mod world;
@@ -35,14 +53,17 @@ mod world;
 pub use constants::KNOWN_SCOPES;
 pub use fixture::{DynatraceFixture, FixtureTenant, FixtureToken};
 pub use format::fmt_date;
+pub use settings::SettingsObjectView;
 pub use state::SandboxToken;
 
 use crate::sandbox::common::{self, Control, Served};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use entities::list_entities;
 use errors::error;
 use handlers::{create_token, delete_token, get_token, list_tokens, lookup_token, update_token};
+use settings_handlers::{create_objects, delete_object, get_object, list_objects, update_object};
 use state::{SandboxState, Tenant};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -83,7 +104,8 @@ impl DynatraceSandbox {
         })
     }
 
-    /// The HTTP API, Managed-style: `/e/{tenant}/api/v2/apiTokens…`.
+    /// The HTTP API, Managed-style: `/e/{tenant}/api/v2/apiTokens…`, `…/entities` and
+    /// `…/settings/objects…`.
     pub fn router(&self) -> Router {
         Router::new()
             .route(
@@ -94,6 +116,15 @@ impl DynatraceSandbox {
             .route(
                 "/e/{tenant}/api/v2/apiTokens/{id}",
                 get(get_token).put(update_token).delete(delete_token),
+            )
+            .route("/e/{tenant}/api/v2/entities", get(list_entities))
+            .route(
+                "/e/{tenant}/api/v2/settings/objects",
+                get(list_objects).post(create_objects),
+            )
+            .route(
+                "/e/{tenant}/api/v2/settings/objects/{object_id}",
+                get(get_object).put(update_object).delete(delete_object),
             )
             .fallback(|| async { error(StatusCode::NOT_FOUND, "Not found") })
             .with_state(self.clone())
@@ -135,5 +166,7 @@ impl DynatraceSandbox {
     }
 }
 
+#[cfg(test)]
+mod settings_tests;
 #[cfg(test)]
 mod tests;

@@ -327,7 +327,7 @@ pub(super) fn parse_selector(v: &str) -> Result<Selector, String> {
 }
 
 /// The query parameters, each at most once.
-fn unique_params(raw: &str) -> Result<BTreeMap<String, String>, Reject> {
+pub(super) fn unique_params(raw: &str) -> Result<BTreeMap<String, String>, Reject> {
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     let mut vs = Vec::new();
     for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {

@@ -10,6 +10,7 @@
 //! change once a token is added: they are the indexes' keys.
 
 use super::constants::{BOOTSTRAP_NAME, BOOTSTRAP_OWNER};
+use super::settings::Settings;
 use chrono::{DateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
@@ -69,6 +70,8 @@ pub(super) struct Tenant {
     pub(super) bootstrap_id: String,
     /// In creation order.
     pub(super) tokens: Tokens,
+    /// Host groups and settings objects (`settings`).
+    pub(super) settings: Settings,
 }
 
 pub(super) struct Token {

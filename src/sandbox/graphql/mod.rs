@@ -9,9 +9,10 @@
 //! test keeps the two identical). Like qontract-server, resolvers read the datafiles as JSON:
 //! `schema` is `$schema`, `{$ref: path}` crossrefs are followed, `JSON` fields are returned as
 //! JSON strings, a missing required field is a `Cannot return null for non-nullable field`
-//! error, top-level fields take `path`, searchable fields (`name` of OCM environments) and the
-//! generic `filter` (`in`, `ne`, nested `filter`, equality; an unknown field is
-//! `BAD_FILTER_FIELD`), and responses carry `extensions.schemas`. Parse and validation failures
+//! error, top-level fields take `path`, searchable fields (`name` of OCM environments,
+//! clusters and namespaces) and the generic `filter` (`in`, `ne` — also `{"ne": null}` on a
+//! crossref —, nested `filter`, equality; an unknown field is `BAD_FILTER_FIELD`), and
+//! responses carry `extensions.schemas`. Parse and validation failures
 //! are HTTP 400 with Apollo's `{"errors":[{message, locations, extensions: {code}}]}`.
 //!
 //! Bundles never expire by time; [`GraphqlSandbox::expire`] drops one (what a reload does to

@@ -5,7 +5,8 @@
 use super::filters::select;
 use super::values::{GqlResult, Json, Node};
 use crate::clients::appinterface::{
-    DYNATRACE_ENVIRONMENT_SCHEMA, OCM_ENVIRONMENT_SCHEMA, SETTINGS_SCHEMA, TOKEN_SPEC_SCHEMA,
+    CLUSTER_SCHEMA, DYNATRACE_ENVIRONMENT_SCHEMA, NAMESPACE_SCHEMA, OCM_ENVIRONMENT_SCHEMA,
+    SETTINGS_SCHEMA, TOKEN_SPEC_SCHEMA,
 };
 use async_graphql::{Context, Object};
 
@@ -107,6 +108,44 @@ impl QueryRoot {
             filter,
         )?;
         Ok(Some(nodes.into_iter().map(IntegrationV1).collect()))
+    }
+
+    /// Datafiles of schema /openshift/cluster-1.yml.
+    #[graphql(name = "clusters_v1")]
+    async fn clusters_v1(
+        &self,
+        ctx: &Context<'_>,
+        path: Option<String>,
+        name: Option<String>,
+        filter: Option<Json>,
+    ) -> GqlResult<Option<Vec<ClusterV1>>> {
+        let nodes = select(
+            ctx,
+            CLUSTER_SCHEMA,
+            "Cluster_v1",
+            &[("path", path), ("name", name)],
+            filter,
+        )?;
+        Ok(Some(nodes.into_iter().map(ClusterV1).collect()))
+    }
+
+    /// Datafiles of schema /openshift/namespace-1.yml.
+    #[graphql(name = "namespaces_v1")]
+    async fn namespaces_v1(
+        &self,
+        ctx: &Context<'_>,
+        path: Option<String>,
+        name: Option<String>,
+        filter: Option<Json>,
+    ) -> GqlResult<Option<Vec<NamespaceV1>>> {
+        let nodes = select(
+            ctx,
+            NAMESPACE_SCHEMA,
+            "Namespace_v1",
+            &[("path", path), ("name", name)],
+            filter,
+        )?;
+        Ok(Some(nodes.into_iter().map(NamespaceV1).collect()))
     }
 }
 
@@ -360,5 +399,85 @@ impl IntegrationV1 {
     }
     async fn schemas(&self) -> GqlResult<Vec<String>> {
         self.0.req_strings("schemas")
+    }
+}
+
+/// Subset: the fields of the log-rules reconciler.
+struct ClusterV1(Node);
+
+#[Object(name = "Cluster_v1")]
+impl ClusterV1 {
+    async fn schema(&self) -> GqlResult<String> {
+        self.0.req_string("schema")
+    }
+    async fn path(&self) -> GqlResult<String> {
+        self.0.req_string("path")
+    }
+    async fn labels(&self) -> Option<Json> {
+        self.0.json("labels")
+    }
+    async fn name(&self) -> GqlResult<String> {
+        self.0.req_string("name")
+    }
+    async fn description(&self) -> GqlResult<String> {
+        self.0.req_string("description")
+    }
+    async fn disable(&self, ctx: &Context<'_>) -> GqlResult<Option<DisableClusterAutomationsV1>> {
+        Ok(self
+            .0
+            .child(ctx, "disable", "DisableClusterAutomations_v1")?
+            .map(DisableClusterAutomationsV1))
+    }
+    async fn dynatrace_environment(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<Option<DynatraceEnvironmentV1>> {
+        Ok(self
+            .0
+            .child(ctx, "dynatraceEnvironment", "DynatraceEnvironment_v1")?
+            .map(DynatraceEnvironmentV1))
+    }
+}
+
+/// Subset: `e2eTests` is left out.
+struct DisableClusterAutomationsV1(Node);
+
+#[Object(name = "DisableClusterAutomations_v1")]
+impl DisableClusterAutomationsV1 {
+    async fn integrations(&self) -> GqlResult<Option<Vec<String>>> {
+        self.0.strings("integrations")
+    }
+}
+
+/// Subset: the fields of the log-rules reconciler.
+struct NamespaceV1(Node);
+
+#[Object(name = "Namespace_v1")]
+impl NamespaceV1 {
+    async fn schema(&self) -> GqlResult<String> {
+        self.0.req_string("schema")
+    }
+    async fn path(&self) -> GqlResult<String> {
+        self.0.req_string("path")
+    }
+    async fn labels(&self) -> Option<Json> {
+        self.0.json("labels")
+    }
+    async fn name(&self) -> GqlResult<String> {
+        self.0.req_string("name")
+    }
+    async fn description(&self) -> GqlResult<String> {
+        self.0.req_string("description")
+    }
+    async fn delete(&self) -> GqlResult<Option<bool>> {
+        self.0.bool("delete")
+    }
+    async fn cluster(&self, ctx: &Context<'_>) -> GqlResult<ClusterV1> {
+        self.0
+            .req_child(ctx, "cluster", "Cluster_v1")
+            .map(ClusterV1)
+    }
+    async fn enable_dynatrace_logging(&self) -> GqlResult<Option<bool>> {
+        self.0.bool("enableDynatraceLogging")
     }
 }

@@ -107,6 +107,10 @@ impl Node {
         self.int(field)?.ok_or_else(|| non_null(self.ty, field))
     }
 
+    pub(super) fn bool(&self, field: &str) -> GqlResult<Option<bool>> {
+        self.get(field).map(coerce_bool).transpose()
+    }
+
     pub(super) fn req_bool(&self, field: &str) -> GqlResult<bool> {
         self.get(field)
             .map(coerce_bool)

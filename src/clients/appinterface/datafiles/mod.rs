@@ -19,14 +19,18 @@
 //!   then come from config.toml, which is what a local datafiles run usually wants; add an
 //!   `/app-interface/app-interface-settings-1.yml` file with `vault: true` to read Vault.
 //!
+//! - The log-rules reconciler's inputs (clusters, namespaces and the Dynatrace environments
+//!   they reference) are read by a separate pass ([`load_log_rules_dir`], module `log_rules`)
+//!   with the same conventions; the token load above never looks at those schemas.
+//!
 //! The typed parsing is shared with in-memory datafiles ([`from_datafiles`]), which is how the
 //! GraphQL sandbox and tests turn the same files into the data a GraphQL load must equal.
 
 use super::AppInterfaceError;
 use crate::clients::AppInterfaceSource;
 use crate::model::{
-    AppInterfaceData, DynatraceEnvironment, OcmEnvName, OcmEnvironment, OrgId, SpecName,
-    SpecSecret, SpecToken, TenantId, TokenSpec, VaultSecretRef,
+    AppInterfaceData, DynatraceEnvironment, LogRulesInput, OcmEnvName, OcmEnvironment, OrgId,
+    SpecName, SpecSecret, SpecToken, TenantId, TokenSpec, VaultSecretRef,
 };
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -76,6 +80,13 @@ impl AppInterfaceSource for DatafilesSource {
     async fn load(&self) -> Result<AppInterfaceData, AppInterfaceError> {
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || load_dir(&dir))
+            .await
+            .map_err(|e| AppInterfaceError::Other(format!("reading datafiles: {e}")))?
+    }
+
+    async fn load_log_rules(&self) -> Result<LogRulesInput, AppInterfaceError> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || load_log_rules_dir(&dir))
             .await
             .map_err(|e| AppInterfaceError::Other(format!("reading datafiles: {e}")))?
     }
@@ -299,9 +310,14 @@ fn read_text(file: &FoundFile, problems: &mut Vec<String>) -> Option<FileText> {
 /// Whether unparseable text names one of dtp's schemas in a `$schema:` line: then the broken
 /// file is an error, not something to skip.
 fn looks_like_ours(text: &str) -> bool {
+    names_schema(text, &OUR_SCHEMAS)
+}
+
+/// Whether text has a `$schema:` line naming one of `schemas`.
+fn names_schema(text: &str, schemas: &[&str]) -> bool {
     text.lines().any(|line| {
         let l = line.trim_start().trim_start_matches(['"', '\'']);
-        l.starts_with("$schema") && OUR_SCHEMAS.iter().any(|s| line.contains(s))
+        l.starts_with("$schema") && schemas.iter().any(|s| line.contains(s))
     })
 }
 
@@ -330,8 +346,10 @@ fn from_json<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
     T::deserialize(value).map_err(|e| e.to_string())
 }
 
+mod log_rules;
 mod schema;
 
+pub use log_rules::{load_log_rules_dir, log_rules_from_datafiles};
 use schema::*;
 
 // ---------------------------------------------------------------------------------------------

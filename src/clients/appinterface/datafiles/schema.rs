@@ -53,18 +53,24 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The schema of `known` that `schema` resembles without being it: the same family in
+/// another version or extension, or a typo (at most two characters off).
+pub(super) fn near_miss_in(known: &[&'static str], schema: &str) -> Option<&'static str> {
+    let s = stem(schema);
+    known
+        .iter()
+        .find(|k| {
+            let known = stem(k);
+            known == s || distance(&known, &s) <= 2
+        })
+        .copied()
+}
+
 impl Kind {
     /// The schema of dtp's that `schema` resembles without being it: the same family in
     /// another version or extension, or a typo (at most two characters off).
     pub(super) fn near_miss(schema: &str) -> Option<&'static str> {
-        let s = stem(schema);
-        KNOWN
-            .iter()
-            .find(|k| {
-                let known = stem(k);
-                known == s || distance(&known, &s) <= 2
-            })
-            .copied()
+        near_miss_in(&KNOWN, schema)
     }
 
     pub(super) fn of(schema: &str) -> Option<Self> {

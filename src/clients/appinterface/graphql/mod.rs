@@ -19,8 +19,8 @@ use crate::clients::AppInterfaceSource;
 use crate::clients::http::{Http, read_body, read_json, send};
 use crate::clients::limit::Limit;
 use crate::model::{
-    AppInterfaceData, DynatraceEnvironment, OcmEnvName, OcmEnvironment, OrgId, SpecName,
-    SpecSecret, SpecToken, TenantId, TokenSpec, VaultSecretRef,
+    AppInterfaceData, DynatraceEnvironment, LogRulesInput, OcmEnvName, OcmEnvironment, OrgId,
+    SpecName, SpecSecret, SpecToken, TenantId, TokenSpec, VaultSecretRef,
 };
 use async_trait::async_trait;
 use graphql_client::GraphQLQuery;
@@ -458,12 +458,21 @@ impl GraphqlSource {
     }
 }
 
-#[async_trait]
-impl AppInterfaceSource for GraphqlSource {
-    async fn load(&self) -> Result<AppInterfaceData, AppInterfaceError> {
+impl GraphqlSource {
+    /// Runs `load` against one bundle: the configured URL as is without pinning (no sha);
+    /// otherwise the given or latest sha, re-pinned once to the latest when a discovered sha
+    /// expires during the load. Returns the result and the sha it was read from.
+    async fn on_one_bundle<T, F, Fut>(
+        &self,
+        load: F,
+    ) -> Result<(T, Option<String>), AppInterfaceError>
+    where
+        F: Fn(String, bool) -> Fut,
+        Fut: std::future::Future<Output = Result<T, AppInterfaceError>>,
+    {
         let endpoint = self.endpoint()?;
         if !self.pin {
-            return self.load_from(endpoint.server.as_str(), false).await;
+            return Ok((load(endpoint.server.to_string(), false).await?, None));
         }
         let discovered = self.sha.is_none();
         let mut sha = match &self.sha {
@@ -473,11 +482,8 @@ impl AppInterfaceSource for GraphqlSource {
         let mut repinned = false;
         loop {
             self.log_commit(&sha).await;
-            match self.load_from(&self.sha_endpoint(&sha), true).await {
-                Ok(mut data) => {
-                    data.bundle_sha = Some(sha);
-                    return Ok(data);
-                }
+            match load(self.sha_endpoint(&sha), true).await {
+                Ok(data) => return Ok((data, Some(sha))),
                 Err(AppInterfaceError::BundleNotFound { .. }) if discovered && !repinned => {
                     let latest = self.latest_sha().await?;
                     tracing::warn!(expired = %sha, latest = %latest, "app-interface bundle expired during the load; re-pinning");
@@ -490,6 +496,28 @@ impl AppInterfaceSource for GraphqlSource {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+#[async_trait]
+impl AppInterfaceSource for GraphqlSource {
+    async fn load(&self) -> Result<AppInterfaceData, AppInterfaceError> {
+        let (mut data, sha) = self
+            .on_one_bundle(
+                |endpoint, pinned| async move { self.load_from(&endpoint, pinned).await },
+            )
+            .await?;
+        data.bundle_sha = sha;
+        Ok(data)
+    }
+
+    async fn load_log_rules(&self) -> Result<LogRulesInput, AppInterfaceError> {
+        let (input, _) = self
+            .on_one_bundle(|endpoint, pinned| async move {
+                self.load_log_rules_from(&endpoint, pinned).await
+            })
+            .await?;
+        Ok(input)
     }
 }
 
@@ -531,6 +559,8 @@ fn sort_by_source(data: &mut AppInterfaceData) {
 
 /// From the generated response types to the model.
 mod convert;
+/// The log-rules reconciler's queries.
+mod log_rules;
 
 #[cfg(test)]
 mod tests;

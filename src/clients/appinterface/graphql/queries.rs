@@ -42,3 +42,21 @@ pub struct OcmEnvironments;
     normalization = "rust"
 )]
 pub struct AppInterfaceVaultSettings;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/schema.graphql",
+    query_path = "graphql/log_rules/clusters.graphql",
+    response_derives = "Debug",
+    normalization = "rust"
+)]
+pub struct LogRulesClusters;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/schema.graphql",
+    query_path = "graphql/log_rules/namespaces.graphql",
+    response_derives = "Debug",
+    normalization = "rust"
+)]
+pub struct LogRulesNamespaces;
