@@ -99,7 +99,7 @@ type Datafiles = Vec<(String, Value)>;
 /// case's directory), `@CONFIG@` (`@DIR@/config.toml`, the sandbox's config unless the case
 /// writes its own), `@SANDBOX_CONFIG@` (the text of that config), `@DATA@` (`@DIR@/data`, the
 /// fleet's datafiles after `edit`), `@GQL@` (the sandbox's GraphQL URL), `@CLOSED@`
-/// (`127.0.0.1:<a closed port>`), `@STUB@` (`http://127.0.0.1:<port>` of a server answering
+/// (`127.0.0.1:1`, a closed port), `@STUB@` (`http://127.0.0.1:<port>` of a server answering
 /// every request with `200` and an HTML page).
 #[derive(Clone)]
 struct Case {
@@ -1038,10 +1038,13 @@ struct Shared {
 
 impl Shared {
     async fn start() -> Self {
-        let closed = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            l.local_addr().expect("addr").to_string()
-        };
+        // A port outside the ephemeral range, which no server of the suite binds (a port
+        // released by a probe listener could be taken by a parallel test's sandbox).
+        let closed = "127.0.0.1:1".to_owned();
+        assert!(
+            std::net::TcpStream::connect(&closed).is_err(),
+            "nothing listens on {closed}"
+        );
         let app = axum::Router::new().fallback(|| async {
             (
                 [("content-type", "text/html")],

@@ -14,6 +14,7 @@ mod config;
 mod container;
 mod crash;
 mod dynatrace;
+mod dynatrace_settings;
 mod e2e;
 mod faults;
 mod metrics;

@@ -601,10 +601,8 @@ async fn one_shot_runs_push_their_metrics_to_the_pushgateway_grouped_by_integrat
     assert!(e.contains("HTTP 400") && e.contains("push refused"), "{e}");
     assert!(!e.contains("pushgateway-password-xyz"), "{e}");
 
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    // Outside the ephemeral range: no parallel test's server can be listening there.
+    let closed = "127.0.0.1:1";
     let pg = pushgateway_at(&format!("http://{closed}"));
     let e = push(&pg, &metrics).await.unwrap_err();
     assert!(e.contains("Pushgateway"), "{e}");

@@ -22,7 +22,9 @@ use std::fmt;
 use std::sync::Arc;
 use url::Url;
 
+pub mod entities;
 mod parse;
+pub mod settings;
 pub use parse::parse_date;
 use parse::parse_page;
 
