@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::model::appinterface::AppInterfaceData;
 use crate::model::validate::{Problem, validate_app_interface};
 use crate::reconcile::{RunError, RunOptions};
+use crate::report::md;
 use crate::runner::{self, RunnerConfig};
 use crate::{deps, early_exit, exit};
 use serde::Serialize;
@@ -188,22 +189,6 @@ fn problems(e: &RunError) -> Vec<Problem> {
             .collect(),
         other => vec![problem("app-interface", other.to_string())],
     }
-}
-
-/// Escapes text for a Markdown table cell.
-fn md(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '|' | '<' | '>' | '[' | ']' | '#' | '~' | '&' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\r' | '\n' => out.push(' '),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// Writes a generated text (completions, the man page) to stdout.

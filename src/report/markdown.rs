@@ -36,7 +36,7 @@ pub(super) fn render(report: &Report) -> String {
 
 /// Escapes text for Markdown (also inside table cells): backslash-escapes the characters that
 /// would format, link or break a table row, and turns line breaks into spaces.
-fn md(text: &str) -> String {
+pub(crate) fn md(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

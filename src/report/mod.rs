@@ -6,6 +6,7 @@
 
 mod json;
 mod markdown;
+pub(crate) use markdown::md;
 mod text;
 
 use crate::action::{Action, ActionOutcome, Outcome};

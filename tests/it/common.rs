@@ -347,3 +347,19 @@ pub fn run_config(env: &Env) -> Result<dtp::config::RunConfig, cli::Invalid> {
         _ => unreachable!("run"),
     }
 }
+
+/// A Dynatrace environment as app-interface describes it, for a sandbox tenant at `url`.
+pub fn dynatrace_environment(tenant: &str, url: &str) -> dtp::model::DynatraceEnvironment {
+    dtp::model::DynatraceEnvironment {
+        name: format!("dt-{tenant}"),
+        environment_id: dtp::model::TenantId::new(tenant),
+        environment_url: url.to_owned(),
+        bootstrap_token: dtp::model::VaultSecretRef {
+            path: format!("app-sre/dynatrace/{tenant}"),
+            field: "token".into(),
+            version: None,
+            format: None,
+        },
+        source: None,
+    }
+}

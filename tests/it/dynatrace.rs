@@ -3,10 +3,11 @@
 //! error or `Debug`. A second group checks the sandbox's own contract (the rules of the real
 //! API a client could break) with raw HTTP, so the client tests above prove something.
 
+use crate::common::dynatrace_environment;
 use dtp::clients::dynatrace::DynatraceClient;
 use dtp::clients::http::{Http, HttpSettings};
 use dtp::clients::{ApiError, Dynatrace};
-use dtp::model::{DtToken, DynatraceEnvironment, TenantId, TokenId, VaultSecretRef};
+use dtp::model::{DtToken, TokenId};
 use dtp::sandbox::common::{Control, FaultRule, Served};
 use dtp::sandbox::dynatrace::{DynatraceFixture, DynatraceSandbox, FixtureToken};
 use secrecy::{ExposeSecret, SecretString};
@@ -76,7 +77,7 @@ tenants:
 
     fn client_with(&self, tenant: &str, token: &str) -> DynatraceClient {
         DynatraceClient::new(
-            &environment(tenant, &self.env_url(tenant)),
+            &dynatrace_environment(tenant, &self.env_url(tenant)),
             SecretString::from(token.to_owned()),
             Http::new(fast_retries()).expect("http"),
         )
@@ -113,21 +114,6 @@ tenants:
             .into_iter()
             .filter(|r| r.method == method)
             .collect()
-    }
-}
-
-fn environment(tenant: &str, url: &str) -> DynatraceEnvironment {
-    DynatraceEnvironment {
-        name: format!("dt-{tenant}"),
-        environment_id: TenantId::new(tenant),
-        environment_url: url.to_owned(),
-        bootstrap_token: VaultSecretRef {
-            path: format!("app-sre/dynatrace/{tenant}"),
-            field: "token".into(),
-            version: None,
-            format: None,
-        },
-        source: None,
     }
 }
 
@@ -314,7 +300,7 @@ async fn a_managed_environment_url_with_a_trailing_slash_works() {
     let h = Harness::start().await;
     let url = format!("{}/", h.env_url(TENANT));
     let client = DynatraceClient::new(
-        &environment(TENANT, &url),
+        &dynatrace_environment(TENANT, &url),
         SecretString::from(BOOTSTRAP.to_owned()),
         Http::new(fast_retries()).expect("http"),
     );
@@ -721,7 +707,7 @@ async fn an_unreachable_server_fails_with_a_transport_error_naming_the_tenant() 
     // Port 1, outside the ephemeral range: no parallel test's server can be listening there.
     let url = format!("http://127.0.0.1:1/e/{TENANT}");
     let client = DynatraceClient::new(
-        &environment(TENANT, &url),
+        &dynatrace_environment(TENANT, &url),
         SecretString::from(BOOTSTRAP.to_owned()),
         Http::new(HttpSettings {
             max_retries: 0,
@@ -741,7 +727,7 @@ async fn an_unreachable_server_fails_with_a_transport_error_naming_the_tenant() 
 #[tokio::test]
 async fn an_invalid_environment_url_fails_every_call_without_a_request() {
     let client = DynatraceClient::new(
-        &environment(TENANT, "not a url"),
+        &dynatrace_environment(TENANT, "not a url"),
         SecretString::from(BOOTSTRAP.to_owned()),
         Http::new(fast_retries()).expect("http"),
     );

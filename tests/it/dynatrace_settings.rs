@@ -3,11 +3,11 @@
 //! HTTP: paging by `nextPageKey` alone, exact host-group matching, per-item create results,
 //! optimistic locking, the 403/404 errors, and that no secret appears in an error.
 
+use crate::common::dynatrace_environment;
 use dtp::clients::ApiError;
 use dtp::clients::dynatrace::DynatraceClient;
 use dtp::clients::dynatrace::settings::{LOG_STORAGE_SCHEMA, is_conflict};
 use dtp::clients::http::{Http, HttpSettings};
-use dtp::model::{DynatraceEnvironment, TenantId, VaultSecretRef};
 use dtp::sandbox::common::{Control, Recorded, Served};
 use dtp::sandbox::dynatrace::{DynatraceFixture, DynatraceSandbox};
 use secrecy::SecretString;
@@ -71,7 +71,7 @@ tenants:
     fn client_with(&self, tenant: &str, token: &str) -> DynatraceClient {
         let url = DynatraceSandbox::environment_url(&self.served.url, tenant);
         DynatraceClient::new(
-            &environment(tenant, &url),
+            &dynatrace_environment(tenant, &url),
             SecretString::from(token.to_owned()),
             Http::new(fast_retries()).expect("http"),
         )
@@ -83,21 +83,6 @@ tenants:
             .into_iter()
             .filter(|r| r.method == method && r.path.ends_with(path_end))
             .collect()
-    }
-}
-
-fn environment(tenant: &str, url: &str) -> DynatraceEnvironment {
-    DynatraceEnvironment {
-        name: format!("dt-{tenant}"),
-        environment_id: TenantId::new(tenant),
-        environment_url: url.to_owned(),
-        bootstrap_token: VaultSecretRef {
-            path: format!("app-sre/dynatrace/{tenant}"),
-            field: "token".into(),
-            version: None,
-            format: None,
-        },
-        source: None,
     }
 }
 
